@@ -1,0 +1,140 @@
+//! Every error a client can cause is a 4xx with `{"error": code, "detail": explanation}`.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, ResponseError};
+use serde::Serialize;
+
+use crate::parking::lot::LotError;
+use crate::parking::slot::SlotError;
+use crate::storage::db::DbError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{detail}")]
+    BadRequest { code: &'static str, detail: String },
+    #[error("{0}")]
+    Conflict(String),
+    #[error("{0}")]
+    PayloadTooLarge(String),
+    #[error("{0}")]
+    UnsupportedMediaType(String),
+    #[error("{0}")]
+    Unavailable(String),
+    #[error("{0}")]
+    Internal(String),
+}
+
+/// The body of every error answer.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ErrorBody {
+    /// A stable code: `not_found`, `invalid_json`, `invalid_polygon`, `conflict`, …
+    #[schema(example = "not_found")]
+    pub error: String,
+    /// What went wrong, for a person.
+    #[schema(example = "no space with id 42")]
+    pub detail: String,
+}
+
+impl ApiError {
+    pub fn bad(code: &'static str, detail: impl Into<String>) -> ApiError {
+        ApiError::BadRequest { code, detail: detail.into() }
+    }
+
+    fn code(&self) -> &'static str {
+        match self {
+            ApiError::NotFound(_) => "not_found",
+            ApiError::BadRequest { code, .. } => code,
+            ApiError::Conflict(_) => "conflict",
+            ApiError::PayloadTooLarge(_) => "payload_too_large",
+            ApiError::UnsupportedMediaType(_) => "unsupported_media_type",
+            ApiError::Unavailable(_) => "unavailable",
+            ApiError::Internal(_) => "internal",
+        }
+    }
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::BadRequest { .. } => StatusCode::BAD_REQUEST,
+            ApiError::Conflict(_) => StatusCode::CONFLICT,
+            ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        if self.status_code().is_server_error() {
+            tracing::error!(error = %self, "request failed");
+        }
+        HttpResponse::build(self.status_code()).json(ErrorBody { error: self.code().into(), detail: self.to_string() })
+    }
+}
+
+impl From<DbError> for ApiError {
+    fn from(e: DbError) -> Self {
+        match e {
+            DbError::Unavailable(_) => ApiError::Unavailable(e.to_string()),
+            DbError::Query(diesel::result::Error::DatabaseError(_, _)) if e.violation().is_some() => {
+                ApiError::Conflict(e.to_string())
+            }
+            DbError::Query(ref q) if is_connection_loss(q) => ApiError::Unavailable(e.to_string()),
+            other => ApiError::Internal(other.to_string()),
+        }
+    }
+}
+
+fn is_connection_loss(e: &diesel::result::Error) -> bool {
+    matches!(
+        e,
+        diesel::result::Error::DatabaseError(diesel::result::DatabaseErrorKind::ClosedConnection, _)
+            | diesel::result::Error::BrokenTransactionManager
+    )
+}
+
+impl From<SlotError> for ApiError {
+    fn from(e: SlotError) -> Self {
+        match e {
+            SlotError::Db(db) => db.into(),
+            SlotError::Stale { .. } => ApiError::Conflict(e.to_string()),
+            SlotError::LabelTaken(_) => ApiError::Conflict(e.to_string()),
+        }
+    }
+}
+
+impl From<LotError> for ApiError {
+    fn from(e: LotError) -> Self {
+        match e {
+            LotError::NoSuchSlot(_) | LotError::NoSuchCamera(_) => ApiError::NotFound(e.to_string()),
+            LotError::Slot(s) => s.into(),
+            LotError::Db(d) => d.into(),
+            LotError::ActorGone => ApiError::Unavailable(e.to_string()),
+            LotError::Corrupt(_) => ApiError::Internal(e.to_string()),
+        }
+    }
+}
+
+/// Turns actix's own extractor failures (bad JSON, bad query, bad path) into the same body.
+pub fn json_error(err: actix_web::error::JsonPayloadError, _: &actix_web::HttpRequest) -> actix_web::Error {
+    use actix_web::error::JsonPayloadError as J;
+    let api = match &err {
+        J::OverflowKnownLength { .. } | J::Overflow { .. } => ApiError::PayloadTooLarge(err.to_string()),
+        J::ContentType => ApiError::UnsupportedMediaType("send JSON with Content-Type: application/json".into()),
+        J::Deserialize(e) if e.is_data() => ApiError::bad("invalid_body", e.to_string()),
+        _ => ApiError::bad("invalid_json", err.to_string()),
+    };
+    api.into()
+}
+
+pub fn query_error(err: actix_web::error::QueryPayloadError, _: &actix_web::HttpRequest) -> actix_web::Error {
+    ApiError::bad("invalid_query", err.to_string()).into()
+}
+
+pub fn path_error(err: actix_web::error::PathError, _: &actix_web::HttpRequest) -> actix_web::Error {
+    ApiError::NotFound(format!("no such resource: {err}")).into()
+}

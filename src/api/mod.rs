@@ -1,0 +1,104 @@
+//! The HTTP API: one module per resource, wired together here.
+
+pub mod cameras;
+pub mod error;
+pub mod health;
+pub mod openapi;
+pub mod sessions;
+pub mod slots;
+pub mod stats;
+
+use std::sync::Arc;
+
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::middleware::{ErrorHandlerResponse, ErrorHandlers};
+use actix_web::{web, HttpResponse};
+
+use crate::config::Config;
+use crate::live::ws;
+use crate::metrics::Metrics;
+use crate::parking::lot::Lot;
+use crate::storage::db::Db;
+use error::ErrorBody;
+
+/// What every handler can reach.
+pub struct AppState {
+    pub lot: Arc<Lot>,
+    pub db: Db,
+    pub metrics: Metrics,
+    pub config: Arc<Config>,
+}
+
+/// Routes and extractor settings; the caller adds the state.
+pub fn configure(cfg: &mut web::ServiceConfig, config: &Config) {
+    cfg.app_data(web::JsonConfig::default().limit(config.server.json_limit_bytes).error_handler(error::json_error))
+        .app_data(web::QueryConfig::default().error_handler(error::query_error))
+        .app_data(web::PathConfig::default().error_handler(error::path_error))
+        .app_data(web::PayloadConfig::new(config.server.xml_limit_bytes))
+        .service(slots::list)
+        .service(slots::get_one)
+        .service(slots::set_state)
+        .service(slots::observe)
+        .service(slots::edit)
+        .service(slots::remove)
+        .service(cameras::list)
+        .service(cameras::create)
+        .service(cameras::get_one)
+        .service(cameras::update)
+        .service(cameras::remove)
+        .service(cameras::list_slots)
+        .service(cameras::create_slot)
+        .service(cameras::import_pklot)
+        .service(sessions::list)
+        .service(sessions::get_one)
+        .service(stats::current)
+        .service(stats::history)
+        .service(health::healthz)
+        .service(health::readyz)
+        .service(health::metrics)
+        .service(openapi::openapi_json)
+        .route("/ws", web::get().to(ws::route))
+        .default_service(web::to(|| async {
+            HttpResponse::NotFound().json(ErrorBody { error: "not_found".into(), detail: "no such route".into() })
+        }));
+}
+
+/// Any error answer that is not JSON yet (405, a body over the limit, a broken upload) is
+/// rewritten into the `{"error", "detail"}` shape, so clients parse one kind of error.
+pub fn json_errors<B: MessageBody + 'static>() -> ErrorHandlers<B> {
+    ErrorHandlers::new().default_handler(|res: ServiceResponse<B>| {
+        let is_json = res
+            .response()
+            .headers()
+            .get(actix_web::http::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.starts_with("application/json"));
+        if is_json {
+            return Ok(ErrorHandlerResponse::Response(res.map_into_left_body()));
+        }
+        let status = res.status();
+        let detail = res
+            .response()
+            .error()
+            .map(|e| e.to_string())
+            .unwrap_or_else(|| status.canonical_reason().unwrap_or("error").to_string());
+        let code = status.canonical_reason().unwrap_or("error").to_ascii_lowercase().replace(' ', "_");
+        let (req, _) = res.into_parts();
+        let body = HttpResponse::build(status).json(ErrorBody { error: code, detail });
+        Ok(ErrorHandlerResponse::Response(ServiceResponse::new(req, body).map_into_right_body()))
+    })
+}
+
+/// Counts and times every request by its route pattern (never by its raw path, which would
+/// make one series per id).
+pub fn record(req: &ServiceRequest, metrics: &Metrics) -> impl FnOnce(u16) + use<> {
+    let route = req.match_pattern().unwrap_or_else(|| "unmatched".into());
+    let method = req.method().to_string();
+    let timer = metrics.http_duration.with_label_values(&[&route]).start_timer();
+    let counter = metrics.http_requests.clone();
+    move |status: u16| {
+        timer.observe_duration();
+        counter.with_label_values(&[&method, &route, &status.to_string()]).inc();
+    }
+}

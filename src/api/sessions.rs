@@ -1,0 +1,152 @@
+//! `/api/sessions`: every stay in every space, newest first, page by page.
+
+use actix_web::{get, web, HttpResponse};
+use base64::Engine;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use super::error::{ApiError, ErrorBody};
+use super::AppState;
+use crate::storage::sessions::{self, SessionFilter, SessionRecord};
+
+const DEFAULT_LIMIT: i64 = 50;
+const MAX_LIMIT: i64 = 500;
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ParkingSession {
+    pub id: i64,
+    pub slot_id: i64,
+    pub slot_label: String,
+    pub camera_id: String,
+    pub started_at: DateTime<Utc>,
+    /// Null while the car is still parked.
+    pub ended_at: Option<DateTime<Utc>>,
+    /// Length of the stay in seconds; null while it lasts.
+    pub duration_s: Option<f64>,
+    /// What opened the stay: `manual`, `sensor` or `detector`.
+    pub source: String,
+    pub end_source: Option<String>,
+    pub entry_capture_id: Option<i64>,
+    pub exit_capture_id: Option<i64>,
+}
+
+impl From<SessionRecord> for ParkingSession {
+    fn from(r: SessionRecord) -> Self {
+        let s = r.row;
+        ParkingSession {
+            id: s.id,
+            slot_id: s.slot_id,
+            slot_label: r.slot_label,
+            camera_id: r.camera_id,
+            started_at: s.started_at,
+            ended_at: s.ended_at,
+            duration_s: s.ended_at.map(|e| (e - s.started_at).num_microseconds().unwrap_or(i64::MAX) as f64 / 1e6),
+            source: s.source,
+            end_source: s.end_source,
+            entry_capture_id: s.entry_capture_id,
+            exit_capture_id: s.exit_capture_id,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SessionPage {
+    pub items: Vec<ParkingSession>,
+    /// Pass as `cursor` for the next page; null on the last page.
+    pub next_cursor: Option<String>,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct SessionsQuery {
+    /// Only this space's stays.
+    slot: Option<i64>,
+    /// Only stays in this camera's spaces.
+    camera: Option<String>,
+    /// Stays still going at or ending after this time (RFC 3339).
+    from: Option<DateTime<Utc>>,
+    /// Stays that started before this time (RFC 3339).
+    to: Option<DateTime<Utc>>,
+    /// true: only stays still going; false: only finished ones.
+    open: Option<bool>,
+    /// Page size, 1 to 500 (default 50).
+    limit: Option<i64>,
+    /// `next_cursor` of the previous page.
+    cursor: Option<String>,
+}
+
+fn encode_cursor(t: DateTime<Utc>, id: i64) -> String {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("{}:{id}", t.timestamp_micros()))
+}
+
+fn decode_cursor(c: &str) -> Option<(DateTime<Utc>, i64)> {
+    let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(c).ok()?;
+    let text = String::from_utf8(raw).ok()?;
+    let (micros, id) = text.split_once(':')?;
+    Some((DateTime::from_timestamp_micros(micros.parse().ok()?)?, id.parse().ok()?))
+}
+
+#[utoipa::path(
+    tag = "sessions",
+    params(SessionsQuery),
+    responses((status = 200, body = SessionPage), (status = 400, body = ErrorBody))
+)]
+#[get("/api/sessions")]
+pub async fn list(state: web::Data<AppState>, q: web::Query<SessionsQuery>) -> Result<HttpResponse, ApiError> {
+    let q = q.into_inner();
+    let limit = q.limit.unwrap_or(DEFAULT_LIMIT);
+    if !(1..=MAX_LIMIT).contains(&limit) {
+        return Err(ApiError::bad("invalid_query", format!("limit must be from 1 to {MAX_LIMIT}")));
+    }
+    if let (Some(f), Some(t)) = (q.from, q.to) {
+        if f > t {
+            return Err(ApiError::bad("invalid_query", "from is after to"));
+        }
+    }
+    let after = match &q.cursor {
+        Some(c) => Some(decode_cursor(c).ok_or_else(|| ApiError::bad("invalid_cursor", "cursor is not one this server gave"))?),
+        None => None,
+    };
+    let filter = SessionFilter {
+        slot_id: q.slot,
+        camera_id: q.camera,
+        from: q.from,
+        to: q.to,
+        open: q.open,
+        after,
+        limit: limit + 1,
+    };
+    let mut conn = state.db.conn().await?;
+    let mut rows = sessions::list(&mut conn, &filter).await?;
+    let more = rows.len() as i64 > limit;
+    rows.truncate(limit as usize);
+    let next_cursor = if more { rows.last().map(|r| encode_cursor(r.row.started_at, r.row.id)) } else { None };
+    Ok(HttpResponse::Ok().json(SessionPage { items: rows.into_iter().map(Into::into).collect(), next_cursor }))
+}
+
+#[utoipa::path(
+    tag = "sessions",
+    params(("id" = i64, Path, description = "parking session id")),
+    responses((status = 200, body = ParkingSession), (status = 404, body = ErrorBody))
+)]
+#[get("/api/sessions/{id}")]
+pub async fn get_one(state: web::Data<AppState>, id: web::Path<i64>) -> Result<HttpResponse, ApiError> {
+    let id = id.into_inner();
+    let mut conn = state.db.conn().await?;
+    let rec = sessions::get(&mut conn, id).await?.ok_or_else(|| ApiError::NotFound(format!("no parking session with id {id}")))?;
+    Ok(HttpResponse::Ok().json(ParkingSession::from(rec)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cursors_round_trip_and_reject_garbage() {
+        let t = DateTime::from_timestamp_micros(1_700_000_000_123_456).unwrap();
+        assert_eq!(decode_cursor(&encode_cursor(t, 42)), Some((t, 42)));
+        assert_eq!(decode_cursor("not a cursor"), None);
+        assert_eq!(decode_cursor(&base64::engine::general_purpose::URL_SAFE_NO_PAD.encode("x:1")), None);
+    }
+}

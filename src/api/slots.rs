@@ -1,0 +1,191 @@
+//! `/api/slots`: the spaces, their state, manual changes and sensor observations.
+
+use actix_web::{delete, get, patch, post, put, web, HttpResponse};
+use chrono::{DateTime, Duration, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use super::error::{ApiError, ErrorBody};
+use super::AppState;
+use crate::parking::geometry::Polygon;
+use crate::parking::slot::Observe;
+use crate::parking::state::{SlotState, SlotView, Source};
+
+/// Observations further ahead than this are refused: the sender's clock is wrong.
+const MAX_CLOCK_SKEW: Duration = Duration::seconds(60);
+pub const MAX_LABEL_LEN: usize = 64;
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct SlotsQuery {
+    /// Only the spaces of this camera.
+    camera: Option<String>,
+    /// Only spaces in this state.
+    state: Option<SlotState>,
+}
+
+#[utoipa::path(
+    tag = "slots",
+    params(SlotsQuery),
+    responses((status = 200, body = Vec<SlotView>), (status = 400, body = ErrorBody))
+)]
+#[get("/api/slots")]
+pub async fn list(state: web::Data<AppState>, q: web::Query<SlotsQuery>) -> HttpResponse {
+    let q = q.into_inner();
+    if q.camera.is_none() && q.state.is_none() {
+        return HttpResponse::Ok().content_type("application/json").body(state.lot.board().all_json());
+    }
+    let views: Vec<_> = state
+        .lot
+        .board()
+        .list()
+        .into_iter()
+        .filter(|v| q.camera.as_ref().is_none_or(|c| &v.camera_id == c) && q.state.is_none_or(|s| v.state == s))
+        .collect();
+    HttpResponse::Ok().json(views)
+}
+
+#[utoipa::path(
+    tag = "slots",
+    params(("id" = i64, Path, description = "space id")),
+    responses((status = 200, body = SlotView), (status = 404, body = ErrorBody))
+)]
+#[get("/api/slots/{id}")]
+pub async fn get_one(state: web::Data<AppState>, id: web::Path<i64>) -> Result<HttpResponse, ApiError> {
+    let id = id.into_inner();
+    let view = state.lot.board().get(id).ok_or_else(|| ApiError::NotFound(format!("no space with id {id}")))?;
+    Ok(HttpResponse::Ok().json(view.as_ref()))
+}
+
+/// A manual change: an operator says the space is free or occupied.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ManualChange {
+    /// `free` or `occupied`.
+    state: SlotState,
+}
+
+#[utoipa::path(
+    tag = "slots",
+    params(("id" = i64, Path, description = "space id")),
+    request_body = ManualChange,
+    responses(
+        (status = 200, body = SlotView, description = "the space after the change"),
+        (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 503, body = ErrorBody)
+    )
+)]
+#[put("/api/slots/{id}")]
+pub async fn set_state(
+    state: web::Data<AppState>,
+    id: web::Path<i64>,
+    body: web::Json<ManualChange>,
+) -> Result<HttpResponse, ApiError> {
+    if body.state == SlotState::Unknown {
+        return Err(ApiError::bad("invalid_state", "a manual change sets a space free or occupied"));
+    }
+    let observed = state
+        .lot
+        .observe(
+            id.into_inner(),
+            Observe { state: body.state, source: Source::Manual, confidence: None, at: Utc::now(), capture_id: None },
+        )
+        .await?;
+    Ok(HttpResponse::Ok().json(observed.view.as_ref()))
+}
+
+/// What an external sensor saw.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Observation {
+    state: SlotState,
+    /// How sure the sensor is, from 0 to 1.
+    confidence: Option<f32>,
+    /// When it was seen; now when absent.
+    observed_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ObservationResult {
+    slot: SlotView,
+    /// False when the space was already in that state.
+    changed: bool,
+}
+
+#[utoipa::path(
+    tag = "slots",
+    params(("id" = i64, Path, description = "space id")),
+    request_body = Observation,
+    responses(
+        (status = 200, body = ObservationResult),
+        (status = 400, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 409, body = ErrorBody, description = "older than the space's current state")
+    )
+)]
+#[post("/api/slots/{id}/observations")]
+pub async fn observe(
+    state: web::Data<AppState>,
+    id: web::Path<i64>,
+    body: web::Json<Observation>,
+) -> Result<HttpResponse, ApiError> {
+    let body = body.into_inner();
+    if let Some(c) = body.confidence {
+        if !(0.0..=1.0).contains(&c) {
+            return Err(ApiError::bad("invalid_confidence", format!("confidence must be between 0 and 1, got {c}")));
+        }
+    }
+    let now = Utc::now();
+    let at = body.observed_at.unwrap_or(now);
+    if at > now + MAX_CLOCK_SKEW {
+        return Err(ApiError::bad("invalid_time", format!("observed_at {at} is in the future")));
+    }
+    let observed = state
+        .lot
+        .observe(
+            id.into_inner(),
+            Observe { state: body.state, source: Source::Sensor, confidence: body.confidence, at, capture_id: None },
+        )
+        .await?;
+    Ok(HttpResponse::Ok().json(ObservationResult { slot: (*observed.view).clone(), changed: observed.changed }))
+}
+
+/// A new label or polygon for a space; what is absent stays.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SlotEdit {
+    label: Option<String>,
+    polygon: Option<Polygon>,
+}
+
+#[utoipa::path(
+    tag = "slots",
+    params(("id" = i64, Path, description = "space id")),
+    request_body = SlotEdit,
+    responses((status = 200, body = SlotView), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody))
+)]
+#[patch("/api/slots/{id}")]
+pub async fn edit(state: web::Data<AppState>, id: web::Path<i64>, body: web::Json<SlotEdit>) -> Result<HttpResponse, ApiError> {
+    let body = body.into_inner();
+    if let Some(l) = &body.label {
+        check_label(l)?;
+    }
+    let view = state.lot.reshape(id.into_inner(), body.label, body.polygon).await?;
+    Ok(HttpResponse::Ok().json(view.as_ref()))
+}
+
+#[utoipa::path(
+    tag = "slots",
+    params(("id" = i64, Path, description = "space id")),
+    responses((status = 204, description = "deleted with its parking sessions"), (status = 404, body = ErrorBody))
+)]
+#[delete("/api/slots/{id}")]
+pub async fn remove(state: web::Data<AppState>, id: web::Path<i64>) -> Result<HttpResponse, ApiError> {
+    state.lot.delete_slot(id.into_inner()).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+pub fn check_label(label: &str) -> Result<(), ApiError> {
+    if label.trim().is_empty() || label.len() > MAX_LABEL_LEN || label.chars().any(char::is_control) {
+        return Err(ApiError::bad("invalid_label", format!("a label is 1 to {MAX_LABEL_LEN} printable characters")));
+    }
+    Ok(())
+}

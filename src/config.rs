@@ -1,0 +1,223 @@
+//! One typed configuration: built-in defaults < TOML file < environment < command-line flags.
+
+use std::path::{Path, PathBuf};
+
+use figment::providers::{Env, Format, Serialized, Toml};
+use figment::Figment;
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Where local state lives: the embedded PostgreSQL cluster (and later, local images).
+    pub data_dir: PathBuf,
+    pub server: ServerConfig,
+    pub database: DatabaseConfig,
+    pub live: LiveConfig,
+    pub log: LogConfig,
+    /// Cameras declared in the file; created (or renamed) at start, never deleted by a restart.
+    pub cameras: Vec<CameraDecl>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ServerConfig {
+    pub host: String,
+    pub port: u16,
+    /// Largest JSON body a client may send.
+    pub json_limit_bytes: usize,
+    /// Largest XML body (PKLot import) a client may send.
+    pub xml_limit_bytes: usize,
+    /// HTTP worker threads; 0 means one per core.
+    pub workers: usize,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DatabaseConfig {
+    /// An external PostgreSQL; when absent, a private server runs in `data_dir/postgres`.
+    pub url: Option<String>,
+    pub pool_size: usize,
+    /// Where `initdb`, `pg_ctl` and `postgres` are; searched for when absent.
+    pub postgres_bin_dir: Option<PathBuf>,
+    /// Seconds to wait for a connection from the pool before answering 503.
+    pub acquire_timeout_s: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LiveConfig {
+    /// How often the server pings each WebSocket client.
+    pub heartbeat_interval_s: u64,
+    /// A client that answers nothing for this long is dropped.
+    pub client_timeout_s: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// JSON when standard error is not a terminal, text otherwise.
+    Auto,
+    Json,
+    Text,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LogConfig {
+    pub format: LogFormat,
+    /// A tracing filter such as `info,smartpark=debug`; `RUST_LOG` wins when set.
+    pub level: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CameraDecl {
+    pub id: String,
+    pub name: String,
+    /// A PKLot XML file whose spaces become this camera's slots (created or updated by label).
+    #[serde(default)]
+    pub pklot: Option<PathBuf>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            data_dir: PathBuf::from("data"),
+            server: ServerConfig::default(),
+            database: DatabaseConfig::default(),
+            live: LiveConfig::default(),
+            log: LogConfig::default(),
+            cameras: Vec::new(),
+        }
+    }
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            host: "127.0.0.1".into(),
+            port: 8080,
+            json_limit_bytes: 256 * 1024,
+            xml_limit_bytes: 4 * 1024 * 1024,
+            workers: 0,
+        }
+    }
+}
+
+impl Default for DatabaseConfig {
+    fn default() -> Self {
+        DatabaseConfig { url: None, pool_size: 16, postgres_bin_dir: None, acquire_timeout_s: 5 }
+    }
+}
+
+impl Default for LiveConfig {
+    fn default() -> Self {
+        LiveConfig { heartbeat_interval_s: 5, client_timeout_s: 15 }
+    }
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        LogConfig { format: LogFormat::Auto, level: "info".into() }
+    }
+}
+
+/// Values given on the command line; only those present override the layers below.
+#[derive(Debug, Default, Serialize)]
+pub struct Overrides {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub data_dir: Option<PathBuf>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub port: Option<u16>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub database_url: Option<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("configuration: {0}")]
+pub struct ConfigError(#[from] Box<figment::Error>);
+
+impl Config {
+    /// Layers the sources in order of precedence; `env` is passed in so tests need not touch the
+    /// process environment.
+    pub fn load(file: Option<&Path>, overrides: &Overrides) -> Result<Config, ConfigError> {
+        let mut fig = Figment::from(Serialized::defaults(Config::default()));
+        if let Some(file) = file {
+            // A named file that is missing is an error, not a silent fallback to defaults.
+            if !file.is_file() {
+                return Err(ConfigError(Box::new(figment::Error::from(format!(
+                    "config file {} not found",
+                    file.display()
+                )))));
+            }
+            fig = fig.merge(Toml::file(file));
+        }
+        fig = fig
+            .merge(Env::prefixed("SMARTPARK_").split("__").ignore(&["config"]))
+            .merge(Env::raw().only(&["DATABASE_URL"]).map(|_| "database.url".into()));
+        let mut cli = Figment::new();
+        if let Some(d) = &overrides.data_dir {
+            cli = cli.merge(Serialized::default("data_dir", d));
+        }
+        if let Some(h) = &overrides.host {
+            cli = cli.merge(Serialized::default("server.host", h));
+        }
+        if let Some(p) = overrides.port {
+            cli = cli.merge(Serialized::default("server.port", p));
+        }
+        if let Some(u) = &overrides.database_url {
+            cli = cli.merge(Serialized::default("database.url", u));
+        }
+        let mut config: Config = fig.merge(cli).extract().map_err(Box::new)?;
+        // An empty DATABASE_URL means "not set" (a common way to unset it in shells and k8s).
+        if config.database.url.as_deref().is_some_and(|u| u.trim().is_empty()) {
+            config.database.url = None;
+        }
+        Ok(config)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn layers_apply_in_order() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file(
+                "smartpark.toml",
+                "data_dir = \"from-file\"\n[server]\nport = 9000\nhost = \"0.0.0.0\"\n[live]\nclient_timeout_s = 30\n",
+            )?;
+            jail.set_env("SMARTPARK_SERVER__PORT", "9100");
+            jail.set_env("DATABASE_URL", "postgres://env/db");
+            let over = Overrides { port: Some(9200), ..Default::default() };
+            let c = Config::load(Some(Path::new("smartpark.toml")), &over).map_err(|e| e.to_string())?;
+            assert_eq!(c.server.port, 9200, "flag beats env");
+            assert_eq!(c.server.host, "0.0.0.0", "file beats default");
+            assert_eq!(c.data_dir, PathBuf::from("from-file"));
+            assert_eq!(c.live.client_timeout_s, 30);
+            assert_eq!(c.live.heartbeat_interval_s, 5, "default kept");
+            assert_eq!(c.database.url.as_deref(), Some("postgres://env/db"));
+            let env_only = Config::load(Some(Path::new("smartpark.toml")), &Overrides::default())
+                .map_err(|e| e.to_string())?;
+            assert_eq!(env_only.server.port, 9100, "env beats file");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn unknown_keys_and_missing_files_are_errors() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file("bad.toml", "[server]\nprot = 1\n")?;
+            assert!(Config::load(Some(Path::new("bad.toml")), &Overrides::default()).is_err());
+            assert!(Config::load(Some(Path::new("missing.toml")), &Overrides::default()).is_err());
+            jail.set_env("DATABASE_URL", "");
+            let c = Config::load(None, &Overrides::default()).map_err(|e| e.to_string())?;
+            assert!(c.database.url.is_none());
+            Ok(())
+        });
+    }
+}

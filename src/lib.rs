@@ -1,0 +1,9 @@
+//! smartpark: a real-time parking monitor. See docs/architecture.md for the map.
+
+pub mod api;
+pub mod app;
+pub mod config;
+pub mod live;
+pub mod metrics;
+pub mod parking;
+pub mod storage;

@@ -1,0 +1,199 @@
+//! One actor that turns slot changes into WebSocket messages: each change is serialised once and
+//! handed to every connection's outbox.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix::prelude::*;
+use bytestring::ByteString;
+
+use super::events::{Event, Stats};
+use super::outbox::{Key, Outbox};
+use crate::metrics::Metrics;
+use crate::parking::board::SlotBoard;
+use crate::parking::state::SlotView;
+use crate::storage::db::Db;
+use crate::storage::stats::DayFigures;
+
+/// Today's figures are re-read this often even when nothing changes (the day rolls over).
+const DAY_REFRESH: Duration = Duration::from_secs(60);
+/// After a change, today's figures are re-read at most this often.
+const DAY_REFRESH_AFTER_CHANGE: Duration = Duration::from_millis(500);
+
+/// Tells a connection that its outbox has messages.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Wake;
+
+#[derive(Message)]
+#[rtype(result = "u64")]
+pub struct Subscribe {
+    pub outbox: Arc<Outbox>,
+    pub wake: Recipient<Wake>,
+}
+
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Unsubscribe(pub u64);
+
+/// A space's new view, published by its slot actor after the change is stored.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct SlotChanged {
+    pub view: Arc<SlotView>,
+    /// A parking session opened or closed, so today's figures moved.
+    pub sessions_moved: bool,
+}
+
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct SlotRemoved(pub i64);
+
+struct Client {
+    outbox: Arc<Outbox>,
+    wake: Recipient<Wake>,
+}
+
+pub struct Broadcaster {
+    board: Arc<SlotBoard>,
+    db: Db,
+    metrics: Metrics,
+    clients: HashMap<u64, Client>,
+    next_client: u64,
+    seq: u64,
+    day: DayFigures,
+    day_refresh_scheduled: bool,
+    /// A connection whose messages have waited this long is dropped from the fan-out.
+    stall_limit: Duration,
+}
+
+impl Broadcaster {
+    pub fn new(board: Arc<SlotBoard>, db: Db, metrics: Metrics, stall_limit: Duration) -> Broadcaster {
+        Broadcaster {
+            board,
+            db,
+            metrics,
+            clients: HashMap::new(),
+            next_client: 0,
+            seq: 0,
+            day: DayFigures::default(),
+            day_refresh_scheduled: false,
+            stall_limit,
+        }
+    }
+
+    fn stats(&self) -> Stats {
+        Stats::new(&self.board, self.day)
+    }
+
+    fn publish(&mut self, key: Key, frame: ByteString) {
+        self.seq += 1;
+        for client in self.clients.values() {
+            if client.outbox.put(key.clone(), self.seq, frame.clone()) {
+                client.wake.do_send(Wake);
+            }
+        }
+        self.metrics.ws_messages.inc_by(self.clients.len() as u64);
+    }
+
+    fn publish_stats(&mut self) {
+        let stats = self.stats();
+        self.publish(Key::Stats, Event::Stats { stats: &stats }.to_frame());
+    }
+
+    fn refresh_day(&mut self, ctx: &mut Context<Self>) {
+        let db = self.db.clone();
+        async move {
+            let mut conn = db.conn().await?;
+            crate::storage::stats::today(&mut conn).await
+        }
+        .into_actor(self)
+        .map(|result, act, _ctx| match result {
+            Ok(day) => {
+                if day != act.day {
+                    act.day = day;
+                    act.publish_stats();
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "could not read today's parking figures"),
+        })
+        .spawn(ctx);
+    }
+
+    /// Connections whose outbox has not been taken for too long are written off: their socket
+    /// is not being read, and holding updates for them helps no one.
+    fn drop_stalled(&mut self) {
+        let limit = self.stall_limit;
+        let before = self.clients.len();
+        self.clients.retain(|_, c| c.outbox.stalled_since().is_none_or(|t| t.elapsed() < limit));
+        let dropped = before - self.clients.len();
+        if dropped > 0 {
+            tracing::warn!(dropped, "dropped WebSocket clients that stopped reading");
+            self.metrics.ws_clients.set(self.clients.len() as i64);
+        }
+    }
+}
+
+impl Actor for Broadcaster {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        self.refresh_day(ctx);
+        ctx.run_interval(DAY_REFRESH, |act, ctx| act.refresh_day(ctx));
+        ctx.run_interval(Duration::from_secs(1), |act, _| act.drop_stalled());
+    }
+}
+
+impl Handler<Subscribe> for Broadcaster {
+    type Result = u64;
+
+    fn handle(&mut self, msg: Subscribe, _: &mut Context<Self>) -> u64 {
+        let id = self.next_client;
+        self.next_client += 1;
+        let views = self.board.list();
+        let stats = self.stats();
+        let snapshot = Event::Snapshot { slots: views.iter().map(|v| v.as_ref()).collect(), stats: &stats }.to_frame();
+        self.seq += 1;
+        if msg.outbox.reset(self.seq, snapshot) {
+            msg.wake.do_send(Wake);
+        }
+        self.clients.insert(id, Client { outbox: msg.outbox, wake: msg.wake });
+        self.metrics.ws_clients.set(self.clients.len() as i64);
+        id
+    }
+}
+
+impl Handler<Unsubscribe> for Broadcaster {
+    type Result = ();
+
+    fn handle(&mut self, msg: Unsubscribe, _: &mut Context<Self>) {
+        self.clients.remove(&msg.0);
+        self.metrics.ws_clients.set(self.clients.len() as i64);
+    }
+}
+
+impl Handler<SlotChanged> for Broadcaster {
+    type Result = ();
+
+    fn handle(&mut self, msg: SlotChanged, ctx: &mut Context<Self>) {
+        self.publish(Key::Slot(msg.view.id), Event::Slot { slot: &msg.view }.to_frame());
+        self.publish_stats();
+        if msg.sessions_moved && !self.day_refresh_scheduled {
+            self.day_refresh_scheduled = true;
+            ctx.run_later(DAY_REFRESH_AFTER_CHANGE, |act, ctx| {
+                act.day_refresh_scheduled = false;
+                act.refresh_day(ctx);
+            });
+        }
+    }
+}
+
+impl Handler<SlotRemoved> for Broadcaster {
+    type Result = ();
+
+    fn handle(&mut self, msg: SlotRemoved, _: &mut Context<Self>) {
+        self.publish(Key::Slot(msg.0), Event::SlotRemoved { id: msg.0 }.to_frame());
+        self.publish_stats();
+    }
+}

@@ -1,0 +1,115 @@
+//! One `WsSession` actor per dashboard connection on `/ws`. actix-web-actors is deprecated
+//! upstream in favour of actix-ws; it stays inside this file so a move stays local.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use actix::prelude::*;
+use actix_web_actors::ws;
+
+use super::broadcaster::{Broadcaster, Subscribe, Unsubscribe, Wake};
+use super::outbox::Outbox;
+
+pub struct WsSession {
+    broadcaster: Addr<Broadcaster>,
+    outbox: Arc<Outbox>,
+    subscription: Option<u64>,
+    last_heard: Instant,
+    heartbeat: Duration,
+    timeout: Duration,
+}
+
+impl WsSession {
+    pub fn new(broadcaster: Addr<Broadcaster>, heartbeat: Duration, timeout: Duration) -> WsSession {
+        WsSession {
+            broadcaster,
+            outbox: Arc::new(Outbox::default()),
+            subscription: None,
+            last_heard: Instant::now(),
+            heartbeat,
+            timeout,
+        }
+    }
+}
+
+impl Actor for WsSession {
+    type Context = ws::WebsocketContext<Self>;
+
+    fn started(&mut self, ctx: &mut Self::Context) {
+        ctx.run_interval(self.heartbeat, |act, ctx| {
+            if act.last_heard.elapsed() > act.timeout {
+                tracing::info!("WebSocket client timed out");
+                ctx.stop();
+                return;
+            }
+            ctx.ping(b"");
+        });
+        let subscribe = Subscribe { outbox: self.outbox.clone(), wake: ctx.address().recipient() };
+        self.broadcaster
+            .send(subscribe)
+            .into_actor(self)
+            .map(|res, act, ctx| match res {
+                Ok(id) => act.subscription = Some(id),
+                Err(_) => ctx.stop(),
+            })
+            .wait(ctx);
+    }
+
+    fn stopped(&mut self, _: &mut Self::Context) {
+        if let Some(id) = self.subscription.take() {
+            self.broadcaster.do_send(Unsubscribe(id));
+        }
+    }
+}
+
+impl Handler<Wake> for WsSession {
+    type Result = ();
+
+    fn handle(&mut self, _: Wake, ctx: &mut Self::Context) {
+        for frame in self.outbox.drain() {
+            ctx.text(frame);
+        }
+    }
+}
+
+impl StreamHandler<Result<ws::Message, ws::ProtocolError>> for WsSession {
+    fn handle(&mut self, msg: Result<ws::Message, ws::ProtocolError>, ctx: &mut Self::Context) {
+        let msg = match msg {
+            Ok(m) => m,
+            Err(e) => {
+                tracing::info!(error = %e, "WebSocket protocol error");
+                ctx.stop();
+                return;
+            }
+        };
+        self.last_heard = Instant::now();
+        match msg {
+            ws::Message::Ping(p) => ctx.pong(&p),
+            ws::Message::Close(reason) => {
+                ctx.close(reason);
+                ctx.stop();
+            }
+            // Dashboards only listen; anything they send counts as a sign of life.
+            ws::Message::Pong(_) | ws::Message::Text(_) | ws::Message::Binary(_) | ws::Message::Nop => {}
+            ws::Message::Continuation(_) => {}
+        }
+    }
+}
+
+/// Settings every connection is started with.
+#[derive(Clone)]
+pub struct WsSettings {
+    pub broadcaster: Addr<Broadcaster>,
+    pub heartbeat: Duration,
+    pub timeout: Duration,
+}
+
+/// `GET /ws`: upgrades to a WebSocket whose first message is a snapshot of the lot.
+pub async fn route(
+    req: actix_web::HttpRequest,
+    stream: actix_web::web::Payload,
+    settings: actix_web::web::Data<WsSettings>,
+) -> Result<actix_web::HttpResponse, actix_web::Error> {
+    let session = WsSession::new(settings.broadcaster.clone(), settings.heartbeat, settings.timeout);
+    ws::start(session, &req, stream)
+}

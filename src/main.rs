@@ -1,0 +1,155 @@
+//! The `smartpark` command: serve, migrate, import-pklot.
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+
+use anyhow::{bail, Context};
+use clap::{Args, Parser, Subcommand};
+use tracing_subscriber::EnvFilter;
+
+use smartpark::config::{Config, LogFormat, Overrides};
+use smartpark::storage::db;
+use smartpark::storage::embedded_pg::EmbeddedPostgres;
+
+#[derive(Parser)]
+#[command(name = "smartpark", version, about = "Real-time parking monitor")]
+struct Cli {
+    /// A TOML configuration file (see docs/smartpark.example.toml).
+    #[arg(long, global = true, env = "SMARTPARK_CONFIG")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Args, Default)]
+struct DbFlags {
+    /// Where local state lives (the private PostgreSQL among it).
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    /// An external PostgreSQL; without it a private server runs in the data directory.
+    #[arg(long)]
+    database_url: Option<String>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the server (the default when no command is given in `make run`).
+    Serve {
+        #[arg(long)]
+        host: Option<String>,
+        #[arg(long)]
+        port: Option<u16>,
+        #[command(flatten)]
+        db: DbFlags,
+    },
+    /// Apply pending database migrations and exit.
+    Migrate {
+        #[command(flatten)]
+        db: DbFlags,
+    },
+    /// Load the spaces of a PKLot XML file onto a camera of a running server.
+    ImportPklot {
+        /// The camera's id; it is created when missing.
+        #[arg(long)]
+        camera: String,
+        /// The camera's name when it is created (its id otherwise).
+        #[arg(long)]
+        name: Option<String>,
+        /// The server's base URL; by default the configured host and port.
+        #[arg(long)]
+        server: Option<String>,
+        file: PathBuf,
+    },
+}
+
+fn init_logging(config: &Config) {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(&config.log.level));
+    let json = match config.log.format {
+        LogFormat::Json => true,
+        LogFormat::Text => false,
+        LogFormat::Auto => !std::io::stderr().is_terminal(),
+    };
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    if json {
+        builder.json().with_current_span(true).init();
+    } else {
+        builder.init();
+    }
+}
+
+/// The database to use: the configured one, or a private server started now (stopped on drop).
+fn database(config: &Config) -> anyhow::Result<(String, Option<EmbeddedPostgres>)> {
+    match &config.database.url {
+        Some(url) => Ok((url.clone(), None)),
+        None => {
+            let pg = EmbeddedPostgres::start(&config.data_dir, config.database.postgres_bin_dir.as_deref())
+                .context("starting the private PostgreSQL (set DATABASE_URL to use another server)")?;
+            Ok((pg.url().to_string(), Some(pg)))
+        }
+    }
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Serve { host, port, db: flags } => {
+            let overrides = Overrides { data_dir: flags.data_dir, host, port, database_url: flags.database_url };
+            let config = Config::load(cli.config.as_deref(), &overrides)?;
+            init_logging(&config);
+            let (url, mut embedded) = database(&config)?;
+            let applied = db::run_migrations(&url)?;
+            if !applied.is_empty() {
+                tracing::info!(?applied, "migrations applied");
+            }
+            let result = actix_web::rt::System::new().block_on(smartpark::app::run(config, &url, |addr| {
+                println!("smartpark serving http://{addr}");
+            }));
+            if let Some(pg) = embedded.as_mut() {
+                pg.stop();
+            }
+            result?;
+        }
+        Command::Migrate { db: flags } => {
+            let overrides = Overrides { data_dir: flags.data_dir, database_url: flags.database_url, ..Default::default() };
+            let config = Config::load(cli.config.as_deref(), &overrides)?;
+            init_logging(&config);
+            let (url, _embedded) = database(&config)?;
+            let applied = db::run_migrations(&url)?;
+            println!("{} migration(s) applied", applied.len());
+        }
+        Command::ImportPklot { camera, name, server, file } => {
+            let config = Config::load(cli.config.as_deref(), &Overrides::default())?;
+            init_logging(&config);
+            let xml = std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
+            let base = server.unwrap_or_else(|| format!("http://{}:{}", config.server.host, config.server.port));
+            let name = name.unwrap_or_else(|| camera.clone());
+            let report = actix_web::rt::System::new().block_on(import_pklot(&base, &camera, &name, xml))?;
+            println!("{report}");
+        }
+    }
+    Ok(())
+}
+
+async fn import_pklot(base: &str, camera: &str, name: &str, xml: Vec<u8>) -> anyhow::Result<String> {
+    let client = awc::Client::default();
+    let mut res = client
+        .post(format!("{base}/api/cameras"))
+        .send_json(&serde_json::json!({ "id": camera, "name": name }))
+        .await
+        .map_err(|e| anyhow::anyhow!("{base}: {e}"))?;
+    if !(res.status().is_success() || res.status() == awc::http::StatusCode::CONFLICT) {
+        bail!("creating camera {camera}: {} {}", res.status(), String::from_utf8_lossy(&res.body().await.unwrap_or_default()));
+    }
+    let mut res = client
+        .post(format!("{base}/api/cameras/{camera}/import-pklot"))
+        .content_type("application/xml")
+        .send_body(xml)
+        .await
+        .map_err(|e| anyhow::anyhow!("{base}: {e}"))?;
+    let body = res.body().limit(64 * 1024 * 1024).await.unwrap_or_default();
+    if !res.status().is_success() {
+        bail!("import refused: {} {}", res.status(), String::from_utf8_lossy(&body));
+    }
+    let v: serde_json::Value = serde_json::from_slice(&body).context("the server's answer is not JSON")?;
+    Ok(format!("camera {camera}: {} space(s) created, {} updated", v["created"], v["updated"]))
+}

@@ -1,0 +1,68 @@
+//! Prometheus metrics, rendered at `/metrics`.
+
+use prometheus::{Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder};
+
+#[derive(Clone)]
+pub struct Metrics {
+    registry: Registry,
+    pub http_requests: IntCounterVec,
+    pub http_duration: HistogramVec,
+    pub ws_clients: IntGauge,
+    pub ws_messages: IntCounter,
+    pub slot_changes: IntCounterVec,
+    pub slots: IntGaugeVec,
+    pub db_connections: IntGaugeVec,
+}
+
+impl Metrics {
+    pub fn new() -> Metrics {
+        let registry = Registry::new_custom(Some("smartpark".into()), None).expect("static metric prefix is valid");
+        let http_requests = IntCounterVec::new(
+            Opts::new("http_requests_total", "HTTP requests answered, by route and status"),
+            &["method", "route", "status"],
+        )
+        .expect("static metric definition");
+        let http_duration = HistogramVec::new(
+            HistogramOpts::new("http_request_duration_seconds", "Time to answer HTTP requests, by route")
+                .buckets(vec![0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0, 5.0]),
+            &["route"],
+        )
+        .expect("static metric definition");
+        let ws_clients = IntGauge::new("ws_clients", "Connected WebSocket clients").expect("static metric definition");
+        let ws_messages = IntCounter::new("ws_messages_total", "Messages queued to WebSocket clients")
+            .expect("static metric definition");
+        let slot_changes = IntCounterVec::new(
+            Opts::new("slot_changes_total", "Stored changes of a space's state, by source and new state"),
+            &["source", "state"],
+        )
+        .expect("static metric definition");
+        let slots = IntGaugeVec::new(Opts::new("slots", "Spaces by state"), &["state"]).expect("static metric definition");
+        let db_connections = IntGaugeVec::new(Opts::new("db_connections", "Database pool connections"), &["kind"])
+            .expect("static metric definition");
+        for c in [
+            Box::new(http_requests.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(http_duration.clone()),
+            Box::new(ws_clients.clone()),
+            Box::new(ws_messages.clone()),
+            Box::new(slot_changes.clone()),
+            Box::new(slots.clone()),
+            Box::new(db_connections.clone()),
+        ] {
+            registry.register(c).expect("each metric is registered once");
+        }
+        Metrics { registry, http_requests, http_duration, ws_clients, ws_messages, slot_changes, slots, db_connections }
+    }
+
+    pub fn render(&self) -> String {
+        let mut buf = Vec::new();
+        // The text encoder only fails on a broken writer; a Vec is not one.
+        let _ = TextEncoder::new().encode(&self.registry.gather(), &mut buf);
+        String::from_utf8(buf).unwrap_or_default()
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics::new()
+    }
+}

@@ -1,0 +1,8 @@
+//! Spaces: their geometry, their state and the parking sessions that happen in them.
+
+pub mod board;
+pub mod geometry;
+pub mod lot;
+pub mod pklot;
+pub mod slot;
+pub mod state;

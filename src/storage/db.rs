@@ -1,0 +1,81 @@
+//! The connection pool and the migrations.
+
+use std::time::Duration;
+
+use diesel::sql_types::Integer;
+use diesel_async::pooled_connection::deadpool::{Object, Pool, PoolError};
+use diesel_async::pooled_connection::AsyncDieselConnectionManager;
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
+
+pub const MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations");
+
+pub type Conn = Object<AsyncPgConnection>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    #[error("database unavailable: {0}")]
+    Unavailable(#[from] PoolError),
+    #[error("database query failed: {0}")]
+    Query(#[from] diesel::result::Error),
+    #[error("migrations failed: {0}")]
+    Migration(String),
+    #[error("database pool: {0}")]
+    Build(String),
+}
+
+impl DbError {
+    /// The constraint the database refused a row with, if that is what failed.
+    pub fn violation(&self) -> Option<&diesel::result::DatabaseErrorKind> {
+        match self {
+            DbError::Query(diesel::result::Error::DatabaseError(kind, _)) => Some(kind),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct Db {
+    pool: Pool<AsyncPgConnection>,
+}
+
+impl Db {
+    pub fn connect(url: &str, size: usize, acquire_timeout: Duration) -> Result<Db, DbError> {
+        let manager = AsyncDieselConnectionManager::<AsyncPgConnection>::new(url);
+        let pool = Pool::builder(manager)
+            .max_size(size.max(1))
+            .wait_timeout(Some(acquire_timeout))
+            .create_timeout(Some(acquire_timeout))
+            .recycle_timeout(Some(acquire_timeout))
+            .runtime(deadpool::Runtime::Tokio1)
+            .build()
+            .map_err(|e| DbError::Build(e.to_string()))?;
+        Ok(Db { pool })
+    }
+
+    pub async fn conn(&self) -> Result<Conn, DbError> {
+        Ok(self.pool.get().await?)
+    }
+
+    /// One round trip to the server: what `/readyz` asks.
+    pub async fn ping(&self) -> Result<(), DbError> {
+        let mut conn = self.conn().await?;
+        diesel::select(diesel::dsl::sql::<Integer>("1")).execute(&mut conn).await?;
+        Ok(())
+    }
+
+    pub fn pool_status(&self) -> (usize, usize) {
+        let s = self.pool.status();
+        (s.size, s.available)
+    }
+}
+
+/// Applies pending migrations and returns their names. Synchronous: call it outside any async
+/// runtime (diesel_async's wrapper makes its own), as the start-up does before the server runs.
+pub fn run_migrations(url: &str) -> Result<Vec<String>, DbError> {
+    use diesel::Connection;
+    let mut conn = diesel_async::async_connection_wrapper::AsyncConnectionWrapper::<AsyncPgConnection>::establish(url)
+        .map_err(|e| DbError::Migration(e.to_string()))?;
+    let applied = conn.run_pending_migrations(MIGRATIONS).map_err(|e| DbError::Migration(e.to_string()))?;
+    Ok(applied.iter().map(|v| v.to_string()).collect())
+}

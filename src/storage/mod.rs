@@ -1,0 +1,10 @@
+//! Everything that is kept: PostgreSQL through diesel_async, and the private server it can run.
+
+pub mod cameras;
+pub mod db;
+pub mod embedded_pg;
+pub mod models;
+pub mod schema;
+pub mod sessions;
+pub mod slots;
+pub mod stats;
