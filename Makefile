@@ -1,0 +1,29 @@
+# The two commands of a fresh machine: `make run` and `make test`.
+.PHONY: run test setup build bench bench-api bench-ws clean-data
+
+CARGO ?= cargo
+# Where local state (the private PostgreSQL) lives for `make run`.
+DATA_DIR ?= data
+
+setup:
+	@bash scripts/setup.sh
+
+build: setup
+	$(CARGO) build --release --locked
+
+run: build
+	./target/release/smartpark serve --data-dir $(DATA_DIR)
+
+test: setup
+	$(CARGO) test --locked --all-targets
+
+bench: bench-api bench-ws
+
+bench-api: build
+	$(CARGO) bench --locked --bench api_load
+
+bench-ws: build
+	$(CARGO) bench --locked --bench ws_fanout
+
+clean-data:
+	rm -rf $(DATA_DIR)

@@ -1,0 +1,244 @@
+//! Starts the real `smartpark` binary with a private PostgreSQL of its own in a temporary data
+//! directory, and talks to it over HTTP and WebSocket like any client.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use futures_util::{SinkExt, StreamExt};
+use serde_json::Value;
+use tokio_tungstenite::tungstenite::Message;
+
+pub const START_DEADLINE: Duration = Duration::from_secs(90);
+
+pub struct Server {
+    child: Option<Child>,
+    pub base: String,
+    pub data_dir: PathBuf,
+    /// Keeps the directory alive for the test; removed on drop.
+    _tmp: Option<tempfile::TempDir>,
+    env: Vec<(String, String)>,
+}
+
+/// A data directory the `postgres` user can enter (the private server runs as it under root).
+pub fn data_dir() -> tempfile::TempDir {
+    let dir = tempfile::Builder::new().prefix("smartpark-test-").tempdir().expect("temp dir");
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).expect("chmod temp dir");
+    dir
+}
+
+impl Server {
+    pub fn start() -> Server {
+        Server::start_with(&[])
+    }
+
+    /// Starts with extra environment, such as `SMARTPARK_LIVE__HEARTBEAT_INTERVAL_S`.
+    pub fn start_with(env: &[(&str, &str)]) -> Server {
+        let tmp = data_dir();
+        let path = tmp.path().to_path_buf();
+        let env = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let mut s = Server { child: None, base: String::new(), data_dir: path, _tmp: Some(tmp), env };
+        s.launch();
+        s
+    }
+
+    fn launch(&mut self) {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.data_dir.join("server.log"))
+            .expect("server log");
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_smartpark"));
+        cmd.args(["serve", "--port", "0", "--data-dir"])
+            .arg(&self.data_dir)
+            .env_remove("DATABASE_URL")
+            .env("SMARTPARK_LOG__FORMAT", "text")
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::piped())
+            .stderr(log);
+        for (k, v) in &self.env {
+            cmd.env(k, v);
+        }
+        let mut child = cmd.spawn().expect("spawn smartpark");
+        let stdout = child.stdout.take().expect("stdout");
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if let Some(url) = line.strip_prefix("smartpark serving ") {
+                    let _ = tx.send(url.trim().to_string());
+                }
+            }
+        });
+        self.child = Some(child);
+        match rx.recv_timeout(START_DEADLINE) {
+            Ok(url) => self.base = url,
+            Err(_) => panic!("server did not start; log:\n{}", self.log()),
+        }
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.data_dir.join("server.log")).unwrap_or_default()
+    }
+
+    pub fn ws_url(&self) -> String {
+        format!("{}/ws", self.base.replacen("http://", "ws://", 1))
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// SIGTERM, as a container runtime would, then waits for the process (and so its private
+    /// PostgreSQL) to finish.
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            unsafe {
+                libc::kill(child.id() as i32, libc::SIGTERM);
+            }
+            let deadline = Instant::now() + Duration::from_secs(30);
+            loop {
+                match child.try_wait() {
+                    Ok(Some(status)) => {
+                        assert!(status.success(), "server exited with {status}; log:\n{}", self.log());
+                        break;
+                    }
+                    Ok(None) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(50)),
+                    _ => {
+                        let _ = child.kill();
+                        let _ = child.wait();
+                        panic!("server did not stop within 30 s; log:\n{}", self.log());
+                    }
+                }
+            }
+        }
+    }
+
+    pub fn restart(&mut self) {
+        self.stop();
+        self.launch();
+    }
+
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(|c| c.id())
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            unsafe {
+                libc::kill(child.id() as i32, libc::SIGTERM);
+            }
+            let deadline = Instant::now() + Duration::from_secs(20);
+            while Instant::now() < deadline {
+                if let Ok(Some(_)) = child.try_wait() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+            stop_orphan_postgres(&self.data_dir);
+        }
+    }
+}
+
+/// A server that was killed leaves its PostgreSQL behind; stop it so the test leaves nothing.
+pub fn stop_orphan_postgres(data_dir: &Path) {
+    let cluster = data_dir.join("postgres");
+    if !cluster.join("postmaster.pid").exists() {
+        return;
+    }
+    let pg_ctl = ["/usr/local/bin/pg_ctl", "/usr/bin/pg_ctl"]
+        .into_iter()
+        .map(PathBuf::from)
+        .chain(std::fs::read_dir("/usr/lib/postgresql").into_iter().flatten().flatten().map(|e| e.path().join("bin/pg_ctl")))
+        .find(|p| p.is_file());
+    if let Some(pg_ctl) = pg_ctl {
+        let mut cmd = Command::new("runuser");
+        if unsafe { libc::geteuid() } == 0 {
+            cmd.args(["-u", "postgres", "--"]).arg(pg_ctl);
+        } else {
+            cmd = Command::new(pg_ctl);
+        }
+        let _ = cmd.arg("-D").arg(&cluster).args(["stop", "-m", "immediate"]).output();
+    }
+}
+
+pub fn client() -> reqwest::Client {
+    reqwest::Client::builder().timeout(Duration::from_secs(30)).build().expect("http client")
+}
+
+/// Sends a request and returns status and JSON body (Null when the body is empty).
+pub async fn call(req: reqwest::RequestBuilder) -> (u16, Value) {
+    let res = req.send().await.expect("request");
+    let status = res.status().as_u16();
+    let text = res.text().await.expect("body");
+    let body = if text.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_str(&text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"))
+    };
+    (status, body)
+}
+
+pub async fn create_camera(http: &reqwest::Client, s: &Server, id: &str) {
+    let (st, body) = call(http.post(s.url("/api/cameras")).json(&serde_json::json!({"id": id, "name": id}))).await;
+    assert_eq!(st, 201, "{body}");
+}
+
+pub async fn create_slot(http: &reqwest::Client, s: &Server, camera: &str, label: &str) -> i64 {
+    let (st, body) = call(http.post(s.url(&format!("/api/cameras/{camera}/slots"))).json(&serde_json::json!({
+        "label": label,
+        "polygon": [[0, 0], [100, 0], [100, 50], [0, 50]],
+    })))
+    .await;
+    assert_eq!(st, 201, "{body}");
+    body["id"].as_i64().expect("slot id")
+}
+
+pub async fn set_state(http: &reqwest::Client, s: &Server, slot: i64, state: &str) -> Value {
+    let (st, body) = call(http.put(s.url(&format!("/api/slots/{slot}"))).json(&serde_json::json!({"state": state}))).await;
+    assert_eq!(st, 200, "{body}");
+    body
+}
+
+pub type Ws = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+pub async fn ws_connect(s: &Server) -> Ws {
+    let (ws, _) = tokio_tungstenite::connect_async(s.ws_url()).await.expect("ws connect");
+    ws
+}
+
+/// The next JSON message, answering pings on the way; panics at the deadline.
+pub async fn ws_next(ws: &mut Ws, deadline: Duration) -> Value {
+    let until = tokio::time::Instant::now() + deadline;
+    loop {
+        let msg = tokio::time::timeout_at(until, ws.next()).await.expect("no WebSocket message before the deadline");
+        match msg.expect("stream ended").expect("ws error") {
+            Message::Text(t) => return serde_json::from_str(t.as_str()).expect("ws JSON"),
+            Message::Ping(p) => ws.send(Message::Pong(p)).await.expect("pong"),
+            _ => {}
+        }
+    }
+}
+
+/// Reads messages until one satisfies `pred`; panics at the deadline.
+pub async fn ws_until(ws: &mut Ws, deadline: Duration, pred: impl Fn(&Value) -> bool) -> Value {
+    let until = tokio::time::Instant::now() + deadline;
+    loop {
+        let left = until.saturating_duration_since(tokio::time::Instant::now());
+        let v = ws_next(ws, left).await;
+        if pred(&v) {
+            return v;
+        }
+    }
+}
+
+pub fn time(v: &Value) -> chrono::DateTime<chrono::Utc> {
+    v.as_str().and_then(|s| chrono::DateTime::parse_from_rfc3339(s).ok()).map(|t| t.to_utc()).unwrap_or_else(|| panic!("not a time: {v}"))
+}
