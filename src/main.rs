@@ -89,6 +89,18 @@ fn database(config: &Config) -> anyhow::Result<(String, Option<EmbeddedPostgres>
     }
 }
 
+/// Each dashboard holds a socket; the soft limit on open files is often far below the hard one.
+fn raise_open_file_limit() {
+    let mut lim = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    // SAFETY: plain libc calls on a local struct.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) == 0 && lim.rlim_cur < lim.rlim_max {
+            lim.rlim_cur = lim.rlim_max;
+            libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
+        }
+    }
+}
+
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
@@ -96,6 +108,7 @@ fn main() -> anyhow::Result<()> {
             let overrides = Overrides { data_dir: flags.data_dir, host, port, database_url: flags.database_url };
             let config = Config::load(cli.config.as_deref(), &overrides)?;
             init_logging(&config);
+            raise_open_file_limit();
             let (url, mut embedded) = database(&config)?;
             let applied = db::run_migrations(&url)?;
             if !applied.is_empty() {

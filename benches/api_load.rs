@@ -1,0 +1,135 @@
+//! `GET /api/slots` requests per second for a 40-space lot (the PKLot camera), against `/healthz`
+//! on the same server in the same run as the reference: the ratio is what the slot list costs
+//! over the server's floor.
+//!
+//! Run: `cargo bench --bench api_load` (or `make bench-api`). Options by environment:
+//! BENCH_SECONDS (default 5), BENCH_CONNECTIONS (default 64).
+
+#[path = "../tests/common/mod.rs"]
+mod common;
+
+use std::time::{Duration, Instant};
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+struct Outcome {
+    requests: u64,
+    bytes: u64,
+    latencies_us: Vec<u32>,
+    elapsed: Duration,
+}
+
+/// One keep-alive connection sending the same GET until the deadline, one request in flight.
+async fn hammer(addr: String, path: String, until: Instant) -> (u64, u64, Vec<u32>) {
+    let mut stream = TcpStream::connect(&addr).await.expect("connect");
+    stream.set_nodelay(true).ok();
+    let request = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\n\r\n").into_bytes();
+    let mut buf = vec![0u8; 256 * 1024];
+    let (mut n, mut bytes, mut lat) = (0u64, 0u64, Vec::new());
+    while Instant::now() < until {
+        let t = Instant::now();
+        stream.write_all(&request).await.expect("write");
+        let mut have = 0usize;
+        let total = loop {
+            let r = stream.read(&mut buf[have..]).await.expect("read");
+            assert!(r > 0, "server closed the connection");
+            have += r;
+            if let Some(end) = buf[..have].windows(4).position(|w| w == b"\r\n\r\n") {
+                let head = std::str::from_utf8(&buf[..end]).expect("header");
+                assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+                let len: usize = head
+                    .lines()
+                    .find_map(|l| l.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().parse().unwrap()))
+                    .expect("content-length");
+                break end + 4 + len;
+            }
+        };
+        while have < total {
+            let r = stream.read(&mut buf[have..]).await.expect("read");
+            assert!(r > 0);
+            have += r;
+        }
+        lat.push(t.elapsed().as_micros() as u32);
+        n += 1;
+        bytes += total as u64;
+    }
+    (n, bytes, lat)
+}
+
+async fn load(addr: &str, path: &str, connections: usize, secs: u64) -> Outcome {
+    let start = Instant::now();
+    let until = start + Duration::from_secs(secs);
+    let tasks: Vec<_> = (0..connections).map(|_| tokio::spawn(hammer(addr.to_string(), path.to_string(), until))).collect();
+    let mut out = Outcome { requests: 0, bytes: 0, latencies_us: Vec::new(), elapsed: Duration::ZERO };
+    for t in tasks {
+        let (n, b, l) = t.await.expect("load task");
+        out.requests += n;
+        out.bytes += b;
+        out.latencies_us.extend(l);
+    }
+    out.elapsed = start.elapsed();
+    out.latencies_us.sort_unstable();
+    out
+}
+
+fn pct(sorted: &[u32], p: f64) -> f64 {
+    sorted[((sorted.len() as f64 - 1.0) * p) as usize] as f64 / 1000.0
+}
+
+fn report(name: &str, o: &Outcome) -> f64 {
+    let rps = o.requests as f64 / o.elapsed.as_secs_f64();
+    println!(
+        "{name:<14} {rps:>9.0} req/s  {:>6.1} MB/s  p50 {:.2} ms  p99 {:.2} ms  ({} requests, {} B each)",
+        o.bytes as f64 / o.elapsed.as_secs_f64() / 1e6,
+        pct(&o.latencies_us, 0.5),
+        pct(&o.latencies_us, 0.99),
+        o.requests,
+        o.bytes / o.requests.max(1)
+    );
+    rps
+}
+
+fn main() {
+    let secs: u64 = std::env::var("BENCH_SECONDS").ok().and_then(|v| v.parse().ok()).unwrap_or(5);
+    let connections: usize = std::env::var("BENCH_CONNECTIONS").ok().and_then(|v| v.parse().ok()).unwrap_or(64);
+    let server = common::Server::start_with(&[("RUST_LOG", "warn")]);
+    let xml = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../shared/fixtures/pklot/annotated/sequence1/bounding_boxes/2013-02-22_06_25_00.xml");
+    // The load generator gets one thread; the server keeps the rest of the machine.
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    rt.block_on(async {
+        let http = common::client();
+        common::create_camera(&http, &server, "ufpr05").await;
+        let res = http
+            .post(server.url("/api/cameras/ufpr05/import-pklot"))
+            .header("content-type", "application/xml")
+            .body(std::fs::read(&xml).expect("PKLot fixture"))
+            .send()
+            .await
+            .unwrap();
+        assert!(res.status().is_success());
+        let slots: Vec<serde_json::Value> = http.get(server.url("/api/slots")).send().await.unwrap().json().await.unwrap();
+        assert_eq!(slots.len(), 40);
+        for (i, s) in slots.iter().enumerate() {
+            let state = if i % 3 == 0 { "free" } else { "occupied" };
+            common::set_state(&http, &server, s["id"].as_i64().unwrap(), state).await;
+        }
+        let addr = server.base.trim_start_matches("http://").to_string();
+        println!("api_load: {connections} keep-alive connections, {secs} s per endpoint, 40 spaces");
+        load(&addr, "/healthz", connections, 1).await; // warm-up
+        let reference = report("/healthz", &load(&addr, "/healthz", connections, secs).await);
+        let slots = report("/api/slots", &load(&addr, "/api/slots", connections, secs).await);
+        let filtered = report("/api/slots?state=free", &load(&addr, "/api/slots?state=free", connections, secs).await);
+        println!(
+            "{}",
+            serde_json::json!({
+                "slots_rps": slots.round(),
+                "filtered_rps": filtered.round(),
+                "reference_healthz_rps": reference.round(),
+                "ratio_vs_reference": (slots / reference * 1000.0).round() / 1000.0,
+                "target_rps": 15000,
+            })
+        );
+    });
+}
