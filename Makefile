@@ -14,8 +14,10 @@ build: setup
 run: build
 	./target/release/smartpark serve --data-dir $(DATA_DIR)
 
+# Benchmarks are compiled here (so they cannot rot) but run only by `make bench`.
 test: setup
-	$(CARGO) test --locked --all-targets
+	$(CARGO) build --locked --benches
+	$(CARGO) test --locked
 
 bench: bench-api bench-ws
 

@@ -209,6 +209,14 @@ mod tests {
     }
 
     #[test]
+    fn the_documented_example_is_the_defaults() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/smartpark.example.toml");
+        let from_file: Config = Figment::from(Toml::file(&path)).extract().expect("docs/smartpark.example.toml parses");
+        let defaults = Config::default();
+        assert_eq!(format!("{from_file:?}"), format!("{defaults:?}"), "the example shows every default");
+    }
+
+    #[test]
     fn unknown_keys_and_missing_files_are_errors() {
         figment::Jail::expect_with(|jail| {
             jail.create_file("bad.toml", "[server]\nprot = 1\n")?;
