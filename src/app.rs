@@ -10,7 +10,7 @@ use futures_util::FutureExt;
 
 use crate::api::{self, AppState};
 use crate::config::Config;
-use crate::live::broadcaster::Broadcaster;
+use crate::live::broadcaster::{Broadcaster, CloseAll};
 use crate::live::feed::ChangeFeed;
 use crate::live::ws::WsSettings;
 use crate::metrics::Metrics;
@@ -51,7 +51,7 @@ pub async fn run(config: Config, database_url: &str, on_listening: impl FnOnce(s
 
     let state = web::Data::new(AppState { lot, db, metrics: metrics.clone(), config: config.clone() });
     let ws_settings = web::Data::new(WsSettings {
-        broadcaster,
+        broadcaster: broadcaster.clone(),
         heartbeat: Duration::from_secs(config.live.heartbeat_interval_s.max(1)),
         timeout: Duration::from_secs(config.live.client_timeout_s.max(2)),
     });
@@ -76,6 +76,7 @@ pub async fn run(config: Config, database_url: &str, on_listening: impl FnOnce(s
             .configure(move |cfg| api::configure(cfg, &routes_config))
     })
     .bind((config.server.host.as_str(), config.server.port))?
+    .disable_signals()
     .shutdown_timeout(10);
     if config.server.workers > 0 {
         server = server.workers(config.server.workers);
@@ -83,9 +84,31 @@ pub async fn run(config: Config, database_url: &str, on_listening: impl FnOnce(s
     if let Some(addr) = server.addrs().first() {
         on_listening(*addr);
     }
-    server.run().await?;
+    let server = server.run();
+    let handle = server.handle();
+    actix_web::rt::spawn(async move {
+        match stop_signal().await {
+            Ok(name) => tracing::info!(signal = name, "shutting down"),
+            Err(e) => tracing::error!(error = %e, "cannot listen for signals; shutting down"),
+        }
+        // Dashboards are told first, so they do not hold the graceful stop for its whole timeout.
+        let _ = broadcaster.send(CloseAll).await;
+        handle.stop(true).await;
+    });
+    server.await?;
     tracing::info!("HTTP server stopped");
     Ok(())
+}
+
+/// Waits for SIGINT or SIGTERM (what a terminal and a container runtime send).
+async fn stop_signal() -> std::io::Result<&'static str> {
+    use actix_web::rt::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    tokio::select! {
+        _ = term.recv() => Ok("SIGTERM"),
+        _ = int.recv() => Ok("SIGINT"),
+    }
 }
 
 /// Cameras named in the config file exist after start, with the spaces of their PKLot file.

@@ -106,8 +106,21 @@ async fn a_restart_keeps_states_and_the_open_stay() {
     let session_id = view["session_id"].as_i64().unwrap();
     let started = time(&view["since"]);
     set_state(&http, &s, empty, "free").await;
+    let mut watching = ws_connect(&s).await;
+    ws_next(&mut watching, LIVE).await;
 
     s.restart();
+
+    // The dashboard was told the server went away (1001), so it can reconnect at once.
+    let close = loop {
+        use futures_util::StreamExt;
+        match tokio::time::timeout(LIVE, watching.next()).await.expect("a close frame") {
+            Some(Ok(tokio_tungstenite::tungstenite::Message::Close(frame))) => break frame,
+            Some(Ok(_)) => continue,
+            other => panic!("expected a close frame, got {other:?}"),
+        }
+    };
+    assert_eq!(close.map(|f| u16::from(f.code)), Some(1001));
 
     let (_, slot) = call(http.get(s.url(&format!("/api/slots/{parked}")))).await;
     assert_eq!(slot["state"], "occupied");

@@ -1,7 +1,7 @@
 //! `/api/stats`: how full the lot is now, and over time.
 
 use actix_web::{get, web, HttpResponse};
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Duration, DurationRound, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
@@ -51,7 +51,7 @@ impl BucketSize {
 pub struct HistoryQuery {
     /// `minute`, `hour` (default) or `day`.
     bucket: Option<BucketSize>,
-    /// Start (RFC 3339); default: 24 buckets before `to`.
+    /// Start (RFC 3339); default: 23 whole buckets before the one holding `to`.
     from: Option<DateTime<Utc>>,
     /// End (RFC 3339); default: now.
     to: Option<DateTime<Utc>>,
@@ -87,7 +87,11 @@ pub struct History {
 pub async fn history(state: web::Data<AppState>, q: web::Query<HistoryQuery>) -> Result<HttpResponse, ApiError> {
     let bucket = q.bucket.unwrap_or(BucketSize::Hour);
     let to = q.to.unwrap_or_else(Utc::now);
-    let from = q.from.unwrap_or(to - bucket.length() * 24);
+    // By default the last 24 buckets, the newest being the one that holds `to`.
+    let from = match q.from {
+        Some(f) => f,
+        None => to.duration_trunc(bucket.length()).map_err(|e| ApiError::bad("invalid_query", e.to_string()))? - bucket.length() * 23,
+    };
     if from >= to {
         return Err(ApiError::bad("invalid_query", "from must be before to"));
     }

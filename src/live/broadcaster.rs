@@ -26,12 +26,24 @@ const DAY_REFRESH_AFTER_CHANGE: Duration = Duration::from_millis(500);
 #[rtype(result = "()")]
 pub struct Wake;
 
+/// Tells a connection the server is going away: close it now rather than at the end of the
+/// shutdown grace period, so the dashboard reconnects at once.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct GoingAway;
+
 #[derive(Message)]
 #[rtype(result = "u64")]
 pub struct Subscribe {
     pub outbox: Arc<Outbox>,
     pub wake: Recipient<Wake>,
+    pub going_away: Recipient<GoingAway>,
 }
+
+/// Closes every connection; the server is stopping.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct CloseAll;
 
 #[derive(Message)]
 #[rtype(result = "()")]
@@ -53,6 +65,7 @@ pub struct SlotRemoved(pub i64);
 struct Client {
     outbox: Arc<Outbox>,
     wake: Recipient<Wake>,
+    going_away: Recipient<GoingAway>,
 }
 
 pub struct Broadcaster {
@@ -158,7 +171,7 @@ impl Handler<Subscribe> for Broadcaster {
         if msg.outbox.reset(self.seq, snapshot) {
             msg.wake.do_send(Wake);
         }
-        self.clients.insert(id, Client { outbox: msg.outbox, wake: msg.wake });
+        self.clients.insert(id, Client { outbox: msg.outbox, wake: msg.wake, going_away: msg.going_away });
         self.metrics.ws_clients.set(self.clients.len() as i64);
         id
     }
@@ -195,5 +208,16 @@ impl Handler<SlotRemoved> for Broadcaster {
     fn handle(&mut self, msg: SlotRemoved, _: &mut Context<Self>) {
         self.publish(Key::Slot(msg.0), Event::SlotRemoved { id: msg.0 }.to_frame());
         self.publish_stats();
+    }
+}
+
+impl Handler<CloseAll> for Broadcaster {
+    type Result = ();
+
+    fn handle(&mut self, _: CloseAll, _: &mut Context<Self>) {
+        for (_, client) in self.clients.drain() {
+            client.going_away.do_send(GoingAway);
+        }
+        self.metrics.ws_clients.set(0);
     }
 }

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use actix::prelude::*;
 use actix_web_actors::ws;
 
-use super::broadcaster::{Broadcaster, Subscribe, Unsubscribe, Wake};
+use super::broadcaster::{Broadcaster, GoingAway, Subscribe, Unsubscribe, Wake};
 use super::outbox::Outbox;
 
 pub struct WsSession {
@@ -44,7 +44,11 @@ impl Actor for WsSession {
             }
             ctx.ping(b"");
         });
-        let subscribe = Subscribe { outbox: self.outbox.clone(), wake: ctx.address().recipient() };
+        let subscribe = Subscribe {
+            outbox: self.outbox.clone(),
+            wake: ctx.address().recipient(),
+            going_away: ctx.address().recipient(),
+        };
         self.broadcaster
             .send(subscribe)
             .into_actor(self)
@@ -69,6 +73,17 @@ impl Handler<Wake> for WsSession {
         for frame in self.outbox.drain() {
             ctx.text(frame);
         }
+    }
+}
+
+impl Handler<GoingAway> for WsSession {
+    type Result = ();
+
+    fn handle(&mut self, _: GoingAway, ctx: &mut Self::Context) {
+        // The Broadcaster has already forgotten this connection.
+        self.subscription = None;
+        ctx.close(Some(ws::CloseReason { code: ws::CloseCode::Away, description: Some("server shutting down".into()) }));
+        ctx.stop();
     }
 }
 
