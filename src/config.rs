@@ -181,6 +181,8 @@ impl Config {
 }
 
 #[cfg(test)]
+// figment's Jail hands back its own (large) error type.
+#[allow(clippy::result_large_err)]
 mod tests {
     use super::*;
 
