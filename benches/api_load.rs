@@ -40,7 +40,9 @@ async fn hammer(addr: String, path: String, until: Instant) -> (u64, u64, Vec<u3
                 assert!(head.starts_with("HTTP/1.1 200"), "{head}");
                 let len: usize = head
                     .lines()
-                    .find_map(|l| l.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().parse().unwrap()))
+                    .find_map(|l| {
+                        l.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().parse().unwrap())
+                    })
                     .expect("content-length");
                 break end + 4 + len;
             }
@@ -60,7 +62,8 @@ async fn hammer(addr: String, path: String, until: Instant) -> (u64, u64, Vec<u3
 async fn load(addr: &str, path: &str, connections: usize, secs: u64) -> Outcome {
     let start = Instant::now();
     let until = start + Duration::from_secs(secs);
-    let tasks: Vec<_> = (0..connections).map(|_| tokio::spawn(hammer(addr.to_string(), path.to_string(), until))).collect();
+    let tasks: Vec<_> =
+        (0..connections).map(|_| tokio::spawn(hammer(addr.to_string(), path.to_string(), until))).collect();
     let mut out = Outcome { requests: 0, bytes: 0, latencies_us: Vec::new(), elapsed: Duration::ZERO };
     for t in tasks {
         let (n, b, l) = t.await.expect("load task");
@@ -109,7 +112,8 @@ fn main() {
             .await
             .unwrap();
         assert!(res.status().is_success());
-        let slots: Vec<serde_json::Value> = http.get(server.url("/api/slots")).send().await.unwrap().json().await.unwrap();
+        let slots: Vec<serde_json::Value> =
+            http.get(server.url("/api/slots")).send().await.unwrap().json().await.unwrap();
         assert_eq!(slots.len(), 40);
         for (i, s) in slots.iter().enumerate() {
             let state = if i % 3 == 0 { "free" } else { "occupied" };

@@ -17,7 +17,13 @@ use tokio::sync::{mpsc, Semaphore};
 /// A dashboard client, written against the wire format so that 10,000 of them cost the benchmark
 /// little CPU: an HTTP upgrade, then server frames parsed in place (they are never masked).
 /// It answers pings, and reports when the watched slot's change arrives.
-async fn client(addr: String, slot: i64, ready: mpsc::UnboundedSender<()>, got: mpsc::UnboundedSender<(u32, Instant)>, permit: Arc<Semaphore>) {
+async fn client(
+    addr: String,
+    slot: i64,
+    ready: mpsc::UnboundedSender<()>,
+    got: mpsc::UnboundedSender<(u32, Instant)>,
+    permit: Arc<Semaphore>,
+) {
     let guard = permit.acquire().await.expect("semaphore");
     let mut stream = TcpStream::connect(&addr).await.expect("connect");
     let upgrade = format!(
@@ -106,7 +112,14 @@ struct Round {
 }
 
 /// Flips the slot and waits until `expect` clients have seen it (or 20 s pass).
-async fn round(http: &reqwest::Client, server: &common::Server, slot: i64, state: &str, expect: usize, got: &mut mpsc::UnboundedReceiver<(u32, Instant)>) -> Round {
+async fn round(
+    http: &reqwest::Client,
+    server: &common::Server,
+    slot: i64,
+    state: &str,
+    expect: usize,
+    got: &mut mpsc::UnboundedReceiver<(u32, Instant)>,
+) -> Round {
     let want = u32::from(state == "occupied");
     let t0 = Instant::now();
     common::set_state(http, server, slot, state).await;
@@ -126,7 +139,8 @@ async fn round(http: &reqwest::Client, server: &common::Server, slot: i64, state
 fn cpu_seconds(pid: u32) -> f64 {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
     let fields: Vec<&str> = stat.rsplit_once(')').map(|(_, r)| r.split_whitespace().collect()).unwrap_or_default();
-    let ticks: f64 = fields.get(11).and_then(|v| v.parse().ok()).unwrap_or(0.0) + fields.get(12).and_then(|v| v.parse().ok()).unwrap_or(0.0);
+    let ticks: f64 = fields.get(11).and_then(|v| v.parse().ok()).unwrap_or(0.0)
+        + fields.get(12).and_then(|v| v.parse().ok()).unwrap_or(0.0);
     ticks / unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64
 }
 

@@ -17,8 +17,8 @@ use crate::metrics::Metrics;
 use crate::parking::board::SlotBoard;
 use crate::parking::lot::{Lot, LotError};
 use crate::parking::pklot;
-use crate::storage::db::{Db, DbError};
 use crate::storage::cameras;
+use crate::storage::db::{Db, DbError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum AppError {
@@ -34,16 +34,23 @@ pub enum AppError {
 
 /// Runs the server on the current actix system until it is told to stop (SIGINT, SIGTERM).
 /// `on_listening` is called with the address actually bound (the port may have been 0).
-pub async fn run(config: Config, database_url: &str, on_listening: impl FnOnce(std::net::SocketAddr)) -> Result<(), AppError> {
+pub async fn run(
+    config: Config,
+    database_url: &str,
+    on_listening: impl FnOnce(std::net::SocketAddr),
+) -> Result<(), AppError> {
     let config = Arc::new(config);
-    let db = Db::connect(database_url, config.database.pool_size, Duration::from_secs(config.database.acquire_timeout_s))?;
+    let db =
+        Db::connect(database_url, config.database.pool_size, Duration::from_secs(config.database.acquire_timeout_s))?;
     db.ping().await?;
     let metrics = Metrics::new();
     let board = Arc::new(SlotBoard::default());
     let stall_limit = Duration::from_secs(config.live.client_timeout_s);
     let broadcaster = {
         let (board, db, metrics) = (board.clone(), db.clone(), metrics.clone());
-        Broadcaster::start_in_arbiter(&Arbiter::new().handle(), move |_| Broadcaster::new(board, db, metrics, stall_limit))
+        Broadcaster::start_in_arbiter(&Arbiter::new().handle(), move |_| {
+            Broadcaster::new(board, db, metrics, stall_limit)
+        })
     };
     let feed = ChangeFeed::new(broadcaster.clone());
     let lot = Lot::start(db.clone(), board.clone(), feed, metrics.clone()).await?;

@@ -203,8 +203,8 @@ mod tests {
             assert_eq!(c.live.client_timeout_s, 30);
             assert_eq!(c.live.heartbeat_interval_s, 5, "default kept");
             assert_eq!(c.database.url.as_deref(), Some("postgres://env/db"));
-            let env_only = Config::load(Some(Path::new("smartpark.toml")), &Overrides::default())
-                .map_err(|e| e.to_string())?;
+            let env_only =
+                Config::load(Some(Path::new("smartpark.toml")), &Overrides::default()).map_err(|e| e.to_string())?;
             assert_eq!(env_only.server.port, 9100, "env beats file");
             Ok(())
         });

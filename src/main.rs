@@ -123,7 +123,8 @@ fn main() -> anyhow::Result<()> {
             result?;
         }
         Command::Migrate { db: flags } => {
-            let overrides = Overrides { data_dir: flags.data_dir, database_url: flags.database_url, ..Default::default() };
+            let overrides =
+                Overrides { data_dir: flags.data_dir, database_url: flags.database_url, ..Default::default() };
             let config = Config::load(cli.config.as_deref(), &overrides)?;
             init_logging(&config);
             let (url, _embedded) = database(&config)?;
@@ -151,7 +152,11 @@ async fn import_pklot(base: &str, camera: &str, name: &str, xml: Vec<u8>) -> any
         .await
         .map_err(|e| anyhow::anyhow!("{base}: {e}"))?;
     if !(res.status().is_success() || res.status() == awc::http::StatusCode::CONFLICT) {
-        bail!("creating camera {camera}: {} {}", res.status(), String::from_utf8_lossy(&res.body().await.unwrap_or_default()));
+        bail!(
+            "creating camera {camera}: {} {}",
+            res.status(),
+            String::from_utf8_lossy(&res.body().await.unwrap_or_default())
+        );
     }
     let mut res = client
         .post(format!("{base}/api/cameras/{camera}/import-pklot"))

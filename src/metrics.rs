@@ -1,6 +1,8 @@
 //! Prometheus metrics, rendered at `/metrics`.
 
-use prometheus::{Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder};
+use prometheus::{
+    Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder,
+};
 
 #[derive(Clone)]
 pub struct Metrics {
@@ -36,7 +38,8 @@ impl Metrics {
             &["source", "state"],
         )
         .expect("static metric definition");
-        let slots = IntGaugeVec::new(Opts::new("slots", "Spaces by state"), &["state"]).expect("static metric definition");
+        let slots =
+            IntGaugeVec::new(Opts::new("slots", "Spaces by state"), &["state"]).expect("static metric definition");
         let db_connections = IntGaugeVec::new(Opts::new("db_connections", "Database pool connections"), &["kind"])
             .expect("static metric definition");
         for c in [

@@ -38,7 +38,11 @@ async fn cameras_declared_in_the_config_exist_after_start() {
         .find(|p| p.extension().is_some_and(|x| x == "xml"))
         .unwrap();
     let config = config_dir.path().join("smartpark.toml");
-    std::fs::write(&config, format!("[[cameras]]\nid = \"ufpr05\"\nname = \"UFPR05 lot\"\npklot = {:?}\n", xml.to_str().unwrap())).unwrap();
+    std::fs::write(
+        &config,
+        format!("[[cameras]]\nid = \"ufpr05\"\nname = \"UFPR05 lot\"\npklot = {:?}\n", xml.to_str().unwrap()),
+    )
+    .unwrap();
     let mut s = Server::start_with(&[("SMARTPARK_CONFIG", config.to_str().unwrap())]);
     let http = client();
     let (_, cam) = call(http.get(s.url("/api/cameras/ufpr05"))).await;
@@ -62,7 +66,8 @@ async fn ws_clients(http: &reqwest::Client, s: &Server) -> i64 {
 
 #[tokio::test]
 async fn a_dashboard_that_stops_answering_is_dropped() {
-    let s = Server::start_with(&[("SMARTPARK_LIVE__HEARTBEAT_INTERVAL_S", "1"), ("SMARTPARK_LIVE__CLIENT_TIMEOUT_S", "2")]);
+    let s =
+        Server::start_with(&[("SMARTPARK_LIVE__HEARTBEAT_INTERVAL_S", "1"), ("SMARTPARK_LIVE__CLIENT_TIMEOUT_S", "2")]);
     let http = client();
     // A WebSocket client that upgrades and then never says anything again, not even a pong.
     let addr = s.base.trim_start_matches("http://").to_string();
@@ -92,7 +97,8 @@ async fn a_dashboard_that_stops_answering_is_dropped() {
     });
     let keep_alive = async {
         loop {
-            let _ = tokio::time::timeout(Duration::from_millis(200), ws_next(&mut alive, Duration::from_secs(60))).await;
+            let _ =
+                tokio::time::timeout(Duration::from_millis(200), ws_next(&mut alive, Duration::from_secs(60))).await;
         }
     };
     tokio::select! {

@@ -1,6 +1,6 @@
 //! `/api/cameras`: the cameras and the spaces drawn on each.
 
-use actix_web::{delete, get, post, put, web, HttpRequest, HttpResponse};
+use actix_web::{web, HttpRequest, HttpResponse};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -36,15 +36,25 @@ impl Camera {
 #[serde(deny_unknown_fields)]
 pub struct NewCameraBody {
     /// 1 to 64 of letters, digits, `_`, `-` and `.`, starting with a letter or digit.
-    #[schema(example = "gate")]
+    #[schema(example = "gate", pattern = "^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")]
     id: String,
-    #[schema(example = "Gate")]
+    #[schema(
+        example = "Gate",
+        min_length = 1,
+        max_length = 200,
+        pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$"
+    )]
     name: String,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CameraEdit {
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$"
+    )]
     name: String,
 }
 
@@ -56,12 +66,15 @@ pub fn check_camera_id(id: &str) -> Result<(), ApiError> {
     if ok {
         Ok(())
     } else {
-        Err(ApiError::bad("invalid_id", "a camera id is 1 to 64 of letters, digits, '_', '-' and '.', starting with a letter or digit"))
+        Err(ApiError::bad(
+            "invalid_id",
+            "a camera id is 1 to 64 of letters, digits, '_', '-' and '.', starting with a letter or digit",
+        ))
     }
 }
 
 fn check_name(name: &str) -> Result<(), ApiError> {
-    if name.trim().is_empty() || name.len() > MAX_NAME_LEN || name.chars().any(char::is_control) {
+    if name.trim().is_empty() || name.chars().count() > MAX_NAME_LEN || name.chars().any(char::is_control) {
         return Err(ApiError::bad("invalid_name", format!("a name is 1 to {MAX_NAME_LEN} printable characters")));
     }
     Ok(())
@@ -71,8 +84,7 @@ fn no_camera(id: &str) -> ApiError {
     ApiError::NotFound(format!("no camera with id {id:?}"))
 }
 
-#[utoipa::path(tag = "cameras", responses((status = 200, body = Vec<Camera>)))]
-#[get("/api/cameras")]
+#[utoipa::path(get, path = "/api/cameras", tag = "cameras", responses((status = 200, body = Vec<Camera>)))]
 pub async fn list(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let mut conn = state.db.conn().await?;
     let rows = cameras::list(&mut conn).await?;
@@ -80,11 +92,11 @@ pub async fn list(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> 
 }
 
 #[utoipa::path(
+    post, path = "/api/cameras",
     tag = "cameras",
     request_body = NewCameraBody,
     responses((status = 201, body = Camera), (status = 400, body = ErrorBody), (status = 409, body = ErrorBody))
 )]
-#[post("/api/cameras")]
 pub async fn create(state: web::Data<AppState>, body: web::Json<NewCameraBody>) -> Result<HttpResponse, ApiError> {
     check_camera_id(&body.id)?;
     check_name(&body.name)?;
@@ -95,15 +107,17 @@ pub async fn create(state: web::Data<AppState>, body: web::Json<NewCameraBody>) 
         }
         _ => e.into(),
     })?;
-    Ok(HttpResponse::Created().insert_header(("Location", format!("/api/cameras/{}", row.id))).json(Camera::from_row(row, 0)))
+    Ok(HttpResponse::Created()
+        .insert_header(("Location", format!("/api/cameras/{}", row.id)))
+        .json(Camera::from_row(row, 0)))
 }
 
 #[utoipa::path(
+    get, path = "/api/cameras/{id}",
     tag = "cameras",
     params(("id" = String, Path, description = "camera id")),
     responses((status = 200, body = Camera), (status = 404, body = ErrorBody))
 )]
-#[get("/api/cameras/{id}")]
 pub async fn get_one(state: web::Data<AppState>, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
     let mut conn = state.db.conn().await?;
     let row = cameras::get(&mut conn, &id).await?.ok_or_else(|| no_camera(&id))?;
@@ -112,13 +126,17 @@ pub async fn get_one(state: web::Data<AppState>, id: web::Path<String>) -> Resul
 }
 
 #[utoipa::path(
+    put, path = "/api/cameras/{id}",
     tag = "cameras",
     params(("id" = String, Path, description = "camera id")),
     request_body = CameraEdit,
     responses((status = 200, body = Camera), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody))
 )]
-#[put("/api/cameras/{id}")]
-pub async fn update(state: web::Data<AppState>, id: web::Path<String>, body: web::Json<CameraEdit>) -> Result<HttpResponse, ApiError> {
+pub async fn update(
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+    body: web::Json<CameraEdit>,
+) -> Result<HttpResponse, ApiError> {
     check_name(&body.name)?;
     let mut conn = state.db.conn().await?;
     let row = cameras::rename(&mut conn, &id, &body.name).await?.ok_or_else(|| no_camera(&id))?;
@@ -127,11 +145,11 @@ pub async fn update(state: web::Data<AppState>, id: web::Path<String>, body: web
 }
 
 #[utoipa::path(
+    delete, path = "/api/cameras/{id}",
     tag = "cameras",
     params(("id" = String, Path, description = "camera id")),
     responses((status = 204, description = "deleted with its spaces and their history"), (status = 404, body = ErrorBody))
 )]
-#[delete("/api/cameras/{id}")]
 pub async fn remove(state: web::Data<AppState>, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
     if state.lot.delete_camera(&id).await? {
         Ok(HttpResponse::NoContent().finish())
@@ -143,17 +161,22 @@ pub async fn remove(state: web::Data<AppState>, id: web::Path<String>) -> Result
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewSlotBody {
-    #[schema(example = "A1")]
+    #[schema(
+        example = "A1",
+        min_length = 1,
+        max_length = 64,
+        pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$"
+    )]
     label: String,
     polygon: Polygon,
 }
 
 #[utoipa::path(
+    get, path = "/api/cameras/{id}/slots",
     tag = "cameras",
     params(("id" = String, Path, description = "camera id")),
     responses((status = 200, body = Vec<SlotView>), (status = 404, body = ErrorBody))
 )]
-#[get("/api/cameras/{id}/slots")]
 pub async fn list_slots(state: web::Data<AppState>, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
     let mut conn = state.db.conn().await?;
     cameras::get(&mut conn, &id).await?.ok_or_else(|| no_camera(&id))?;
@@ -162,6 +185,7 @@ pub async fn list_slots(state: web::Data<AppState>, id: web::Path<String>) -> Re
 }
 
 #[utoipa::path(
+    post, path = "/api/cameras/{id}/slots",
     tag = "cameras",
     params(("id" = String, Path, description = "camera id")),
     request_body = NewSlotBody,
@@ -170,8 +194,11 @@ pub async fn list_slots(state: web::Data<AppState>, id: web::Path<String>) -> Re
         (status = 404, body = ErrorBody), (status = 409, body = ErrorBody, description = "label taken")
     )
 )]
-#[post("/api/cameras/{id}/slots")]
-pub async fn create_slot(state: web::Data<AppState>, id: web::Path<String>, body: web::Json<NewSlotBody>) -> Result<HttpResponse, ApiError> {
+pub async fn create_slot(
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+    body: web::Json<NewSlotBody>,
+) -> Result<HttpResponse, ApiError> {
     let body = body.into_inner();
     check_label(&body.label)?;
     let view = state.lot.create_slot(&id, &body.label, body.polygon).await?;
@@ -188,6 +215,7 @@ pub struct ImportResult {
 }
 
 #[utoipa::path(
+    post, path = "/api/cameras/{id}/import-pklot",
     tag = "cameras",
     params(("id" = String, Path, description = "camera id")),
     request_body(content = String, content_type = "application/xml", description = "a PKLot annotation file"),
@@ -196,7 +224,6 @@ pub struct ImportResult {
         (status = 404, body = ErrorBody), (status = 413, body = ErrorBody)
     )
 )]
-#[post("/api/cameras/{id}/import-pklot")]
 pub async fn import_pklot(
     state: web::Data<AppState>,
     id: web::Path<String>,

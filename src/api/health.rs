@@ -1,6 +1,6 @@
 //! Liveness, readiness and metrics for the orchestrator and Prometheus.
 
-use actix_web::{get, web, HttpResponse};
+use actix_web::{web, HttpResponse};
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -14,29 +14,30 @@ pub struct Health {
     status: &'static str,
 }
 
-#[utoipa::path(tag = "health", responses((status = 200, body = Health, description = "the process answers")))]
-#[get("/healthz")]
+#[utoipa::path(get, path = "/healthz", tag = "health", responses((status = 200, body = Health, description = "the process answers")))]
 pub async fn healthz() -> HttpResponse {
     HttpResponse::Ok().json(Health { status: "ok" })
 }
 
 #[utoipa::path(
+    get, path = "/readyz",
     tag = "health",
     responses((status = 200, body = Health, description = "the database answers"), (status = 503, body = ErrorBody))
 )]
-#[get("/readyz")]
 pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
     match state.db.ping().await {
         Ok(()) => HttpResponse::Ok().json(Health { status: "ready" }),
-        Err(e) => HttpResponse::ServiceUnavailable().json(ErrorBody { error: "database_unavailable".into(), detail: e.to_string() }),
+        Err(e) => HttpResponse::ServiceUnavailable()
+            .json(ErrorBody { error: "database_unavailable".into(), detail: e.to_string() }),
     }
 }
 
-#[utoipa::path(tag = "health", responses((status = 200, content_type = "text/plain", body = String, description = "Prometheus text format")))]
-#[get("/metrics")]
+#[utoipa::path(get, path = "/metrics", tag = "health", responses((status = 200, content_type = "text/plain", body = String, description = "Prometheus text format")))]
 pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
     let (counts, _) = state.lot.board().counts();
-    for (s, n) in [(SlotState::Free, counts.free), (SlotState::Occupied, counts.occupied), (SlotState::Unknown, counts.unknown)] {
+    for (s, n) in
+        [(SlotState::Free, counts.free), (SlotState::Occupied, counts.occupied), (SlotState::Unknown, counts.unknown)]
+    {
         state.metrics.slots.with_label_values(&[s.as_str()]).set(n as i64);
     }
     let (size, available) = state.db.pool_status();

@@ -36,32 +36,57 @@ pub fn configure(cfg: &mut web::ServiceConfig, config: &Config) {
         .app_data(web::QueryConfig::default().error_handler(error::query_error))
         .app_data(web::PathConfig::default().error_handler(error::path_error))
         .app_data(web::PayloadConfig::new(config.server.xml_limit_bytes))
-        .service(slots::list)
-        .service(slots::get_one)
-        .service(slots::set_state)
-        .service(slots::observe)
-        .service(slots::edit)
-        .service(slots::remove)
-        .service(cameras::list)
-        .service(cameras::create)
-        .service(cameras::get_one)
-        .service(cameras::update)
-        .service(cameras::remove)
-        .service(cameras::list_slots)
-        .service(cameras::create_slot)
-        .service(cameras::import_pklot)
-        .service(sessions::list)
-        .service(sessions::get_one)
-        .service(stats::current)
-        .service(stats::history)
-        .service(health::healthz)
-        .service(health::readyz)
-        .service(health::metrics)
-        .service(openapi::openapi_json)
-        .route("/ws", web::get().to(ws::route))
+        // One resource per path: a known path with another method answers 405, not 404.
+        .service(web::resource("/api/slots").get(slots::list).default_service(allow("GET")))
+        .service(
+            web::resource("/api/slots/{id}")
+                .get(slots::get_one)
+                .put(slots::set_state)
+                .patch(slots::edit)
+                .delete(slots::remove)
+                .default_service(allow("GET, PUT, PATCH, DELETE")),
+        )
+        .service(web::resource("/api/slots/{id}/observations").post(slots::observe).default_service(allow("POST")))
+        .service(
+            web::resource("/api/cameras").get(cameras::list).post(cameras::create).default_service(allow("GET, POST")),
+        )
+        .service(
+            web::resource("/api/cameras/{id}")
+                .get(cameras::get_one)
+                .put(cameras::update)
+                .delete(cameras::remove)
+                .default_service(allow("GET, PUT, DELETE")),
+        )
+        .service(
+            web::resource("/api/cameras/{id}/slots")
+                .get(cameras::list_slots)
+                .post(cameras::create_slot)
+                .default_service(allow("GET, POST")),
+        )
+        .service(
+            web::resource("/api/cameras/{id}/import-pklot").post(cameras::import_pklot).default_service(allow("POST")),
+        )
+        .service(web::resource("/api/sessions").get(sessions::list).default_service(allow("GET")))
+        .service(web::resource("/api/sessions/{id}").get(sessions::get_one).default_service(allow("GET")))
+        .service(web::resource("/api/stats").get(stats::current).default_service(allow("GET")))
+        .service(web::resource("/api/stats/history").get(stats::history).default_service(allow("GET")))
+        .service(web::resource("/healthz").get(health::healthz).default_service(allow("GET")))
+        .service(web::resource("/readyz").get(health::readyz).default_service(allow("GET")))
+        .service(web::resource("/metrics").get(health::metrics).default_service(allow("GET")))
+        .service(web::resource("/api/openapi.json").get(openapi::openapi_json).default_service(allow("GET")))
+        .service(web::resource("/ws").get(ws::route).default_service(allow("GET")))
         .default_service(web::to(|| async {
             HttpResponse::NotFound().json(ErrorBody { error: "not_found".into(), detail: "no such route".into() })
         }));
+}
+
+/// The answer to a known path with a method it does not serve: 405 naming the ones it does.
+fn allow(methods: &'static str) -> actix_web::Route {
+    web::to(move || async move {
+        HttpResponse::MethodNotAllowed()
+            .insert_header(("Allow", methods))
+            .json(ErrorBody { error: "method_not_allowed".into(), detail: format!("this path answers {methods}") })
+    })
 }
 
 /// Any error answer that is not JSON yet (405, a body over the limit, a broken upload) is

@@ -1,7 +1,8 @@
 //! The OpenAPI document, generated from the handlers' own annotations so it cannot drift.
 
-use actix_web::{get, HttpResponse};
-use utoipa::OpenApi;
+use actix_web::HttpResponse;
+use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
+use utoipa::{Modify, OpenApi};
 
 use super::{cameras, error, health, sessions, slots, stats};
 
@@ -17,12 +18,50 @@ use super::{cameras, error, health, sessions, slots, stats};
         health::healthz, health::readyz, health::metrics,
         openapi_json,
     ),
-    components(schemas(error::ErrorBody))
+    components(schemas(error::ErrorBody, stats::BucketSize)),
+    modifiers(&CommonResponses)
 )]
 pub struct ApiDoc;
 
-#[utoipa::path(tag = "meta", responses((status = 200, description = "this document")))]
-#[get("/api/openapi.json")]
+/// Answers every route can give, added in one place rather than on each handler: a body that is
+/// too large or of the wrong type, and a database that cannot be reached.
+struct CommonResponses;
+
+impl Modify for CommonResponses {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let error = |description: &str| {
+            ResponseBuilder::new()
+                .description(description)
+                .content(
+                    "application/json",
+                    ContentBuilder::new().schema(Some(Ref::from_schema_name("ErrorBody"))).build(),
+                )
+                .build()
+        };
+        for (path, item) in openapi.paths.paths.iter_mut() {
+            let ops = [&mut item.get, &mut item.put, &mut item.post, &mut item.patch, &mut item.delete];
+            for op in ops.into_iter().flatten() {
+                let responses = &mut op.responses.responses;
+                if op.request_body.is_some() {
+                    responses
+                        .entry("413".into())
+                        .or_insert_with(|| error("the body is over the configured limit").into());
+                    responses
+                        .entry("415".into())
+                        .or_insert_with(|| error("the body's Content-Type is not the one expected").into());
+                    responses.entry("400".into()).or_insert_with(|| error("the body is malformed").into());
+                }
+                if path.starts_with("/api/") && path != "/api/openapi.json" {
+                    responses
+                        .entry("503".into())
+                        .or_insert_with(|| error("the database cannot be reached; nothing changed").into());
+                }
+            }
+        }
+    }
+}
+
+#[utoipa::path(get, path = "/api/openapi.json", tag = "meta", responses((status = 200, description = "this document")))]
 pub async fn openapi_json() -> HttpResponse {
     HttpResponse::Ok().json(ApiDoc::openapi())
 }

@@ -1,6 +1,6 @@
 //! `/api/sessions`: every stay in every space, newest first, page by page.
 
-use actix_web::{get, web, HttpResponse};
+use actix_web::{web, HttpResponse};
 use base64::Engine;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -71,6 +71,7 @@ pub struct SessionsQuery {
     /// true: only stays still going; false: only finished ones.
     open: Option<bool>,
     /// Page size, 1 to 500 (default 50).
+    #[param(minimum = 1, maximum = 500)]
     limit: Option<i64>,
     /// `next_cursor` of the previous page.
     cursor: Option<String>,
@@ -88,11 +89,11 @@ fn decode_cursor(c: &str) -> Option<(DateTime<Utc>, i64)> {
 }
 
 #[utoipa::path(
+    get, path = "/api/sessions",
     tag = "sessions",
     params(SessionsQuery),
     responses((status = 200, body = SessionPage), (status = 400, body = ErrorBody))
 )]
-#[get("/api/sessions")]
 pub async fn list(state: web::Data<AppState>, q: web::Query<SessionsQuery>) -> Result<HttpResponse, ApiError> {
     let q = q.into_inner();
     let limit = q.limit.unwrap_or(DEFAULT_LIMIT);
@@ -104,8 +105,10 @@ pub async fn list(state: web::Data<AppState>, q: web::Query<SessionsQuery>) -> R
             return Err(ApiError::bad("invalid_query", "from is after to"));
         }
     }
-    let after = match &q.cursor {
-        Some(c) => Some(decode_cursor(c).ok_or_else(|| ApiError::bad("invalid_cursor", "cursor is not one this server gave"))?),
+    let after = match q.cursor.as_deref().filter(|c| !c.is_empty()) {
+        Some(c) => Some(
+            decode_cursor(c).ok_or_else(|| ApiError::bad("invalid_cursor", "cursor is not one this server gave"))?,
+        ),
         None => None,
     };
     let filter = SessionFilter {
@@ -126,15 +129,17 @@ pub async fn list(state: web::Data<AppState>, q: web::Query<SessionsQuery>) -> R
 }
 
 #[utoipa::path(
+    get, path = "/api/sessions/{id}",
     tag = "sessions",
     params(("id" = i64, Path, description = "parking session id")),
     responses((status = 200, body = ParkingSession), (status = 404, body = ErrorBody))
 )]
-#[get("/api/sessions/{id}")]
 pub async fn get_one(state: web::Data<AppState>, id: web::Path<i64>) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
     let mut conn = state.db.conn().await?;
-    let rec = sessions::get(&mut conn, id).await?.ok_or_else(|| ApiError::NotFound(format!("no parking session with id {id}")))?;
+    let rec = sessions::get(&mut conn, id)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("no parking session with id {id}")))?;
     Ok(HttpResponse::Ok().json(ParkingSession::from(rec)))
 }
 

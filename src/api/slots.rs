@@ -1,6 +1,6 @@
 //! `/api/slots`: the spaces, their state, manual changes and sensor observations.
 
-use actix_web::{delete, get, patch, post, put, web, HttpResponse};
+use actix_web::{web, HttpResponse};
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -25,11 +25,11 @@ pub struct SlotsQuery {
 }
 
 #[utoipa::path(
+    get, path = "/api/slots",
     tag = "slots",
     params(SlotsQuery),
     responses((status = 200, body = Vec<SlotView>), (status = 400, body = ErrorBody))
 )]
-#[get("/api/slots")]
 pub async fn list(state: web::Data<AppState>, q: web::Query<SlotsQuery>) -> HttpResponse {
     let q = q.into_inner();
     if q.camera.is_none() && q.state.is_none() {
@@ -46,11 +46,11 @@ pub async fn list(state: web::Data<AppState>, q: web::Query<SlotsQuery>) -> Http
 }
 
 #[utoipa::path(
+    get, path = "/api/slots/{id}",
     tag = "slots",
     params(("id" = i64, Path, description = "space id")),
     responses((status = 200, body = SlotView), (status = 404, body = ErrorBody))
 )]
-#[get("/api/slots/{id}")]
 pub async fn get_one(state: web::Data<AppState>, id: web::Path<i64>) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
     let view = state.lot.board().get(id).ok_or_else(|| ApiError::NotFound(format!("no space with id {id}")))?;
@@ -61,11 +61,28 @@ pub async fn get_one(state: web::Data<AppState>, id: web::Path<i64>) -> Result<H
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ManualChange {
-    /// `free` or `occupied`.
-    state: SlotState,
+    state: ManualState,
+}
+
+/// What an operator can say of a space; `unknown` is for sensors and cameras.
+#[derive(Debug, Clone, Copy, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum ManualState {
+    Free,
+    Occupied,
+}
+
+impl From<ManualState> for SlotState {
+    fn from(s: ManualState) -> SlotState {
+        match s {
+            ManualState::Free => SlotState::Free,
+            ManualState::Occupied => SlotState::Occupied,
+        }
+    }
 }
 
 #[utoipa::path(
+    put, path = "/api/slots/{id}",
     tag = "slots",
     params(("id" = i64, Path, description = "space id")),
     request_body = ManualChange,
@@ -74,20 +91,22 @@ pub struct ManualChange {
         (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 503, body = ErrorBody)
     )
 )]
-#[put("/api/slots/{id}")]
 pub async fn set_state(
     state: web::Data<AppState>,
     id: web::Path<i64>,
     body: web::Json<ManualChange>,
 ) -> Result<HttpResponse, ApiError> {
-    if body.state == SlotState::Unknown {
-        return Err(ApiError::bad("invalid_state", "a manual change sets a space free or occupied"));
-    }
     let observed = state
         .lot
         .observe(
             id.into_inner(),
-            Observe { state: body.state, source: Source::Manual, confidence: None, at: Utc::now(), capture_id: None },
+            Observe {
+                state: body.state.into(),
+                source: Source::Manual,
+                confidence: None,
+                at: Utc::now(),
+                capture_id: None,
+            },
         )
         .await?;
     Ok(HttpResponse::Ok().json(observed.view.as_ref()))
@@ -99,6 +118,7 @@ pub async fn set_state(
 pub struct Observation {
     state: SlotState,
     /// How sure the sensor is, from 0 to 1.
+    #[schema(minimum = 0.0, maximum = 1.0)]
     confidence: Option<f32>,
     /// When it was seen; now when absent.
     observed_at: Option<DateTime<Utc>>,
@@ -112,6 +132,7 @@ pub struct ObservationResult {
 }
 
 #[utoipa::path(
+    post, path = "/api/slots/{id}/observations",
     tag = "slots",
     params(("id" = i64, Path, description = "space id")),
     request_body = Observation,
@@ -121,7 +142,6 @@ pub struct ObservationResult {
         (status = 409, body = ErrorBody, description = "older than the space's current state")
     )
 )]
-#[post("/api/slots/{id}/observations")]
 pub async fn observe(
     state: web::Data<AppState>,
     id: web::Path<i64>,
@@ -152,18 +172,27 @@ pub async fn observe(
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SlotEdit {
+    #[schema(
+        min_length = 1,
+        max_length = 64,
+        pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$"
+    )]
     label: Option<String>,
     polygon: Option<Polygon>,
 }
 
 #[utoipa::path(
+    patch, path = "/api/slots/{id}",
     tag = "slots",
     params(("id" = i64, Path, description = "space id")),
     request_body = SlotEdit,
     responses((status = 200, body = SlotView), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody))
 )]
-#[patch("/api/slots/{id}")]
-pub async fn edit(state: web::Data<AppState>, id: web::Path<i64>, body: web::Json<SlotEdit>) -> Result<HttpResponse, ApiError> {
+pub async fn edit(
+    state: web::Data<AppState>,
+    id: web::Path<i64>,
+    body: web::Json<SlotEdit>,
+) -> Result<HttpResponse, ApiError> {
     let body = body.into_inner();
     if let Some(l) = &body.label {
         check_label(l)?;
@@ -173,18 +202,18 @@ pub async fn edit(state: web::Data<AppState>, id: web::Path<i64>, body: web::Jso
 }
 
 #[utoipa::path(
+    delete, path = "/api/slots/{id}",
     tag = "slots",
     params(("id" = i64, Path, description = "space id")),
     responses((status = 204, description = "deleted with its parking sessions"), (status = 404, body = ErrorBody))
 )]
-#[delete("/api/slots/{id}")]
 pub async fn remove(state: web::Data<AppState>, id: web::Path<i64>) -> Result<HttpResponse, ApiError> {
     state.lot.delete_slot(id.into_inner()).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
 pub fn check_label(label: &str) -> Result<(), ApiError> {
-    if label.trim().is_empty() || label.len() > MAX_LABEL_LEN || label.chars().any(char::is_control) {
+    if label.trim().is_empty() || label.chars().count() > MAX_LABEL_LEN || label.chars().any(char::is_control) {
         return Err(ApiError::bad("invalid_label", format!("a label is 1 to {MAX_LABEL_LEN} printable characters")));
     }
     Ok(())

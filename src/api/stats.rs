@@ -1,6 +1,6 @@
 //! `/api/stats`: how full the lot is now, and over time.
 
-use actix_web::{get, web, HttpResponse};
+use actix_web::{web, HttpResponse};
 use chrono::{DateTime, Duration, DurationRound, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -12,8 +12,7 @@ use crate::storage::stats;
 
 const MAX_BUCKETS: i64 = 2000;
 
-#[utoipa::path(tag = "stats", responses((status = 200, body = Stats), (status = 503, body = ErrorBody)))]
-#[get("/api/stats")]
+#[utoipa::path(get, path = "/api/stats", tag = "stats", responses((status = 200, body = Stats), (status = 503, body = ErrorBody)))]
 pub async fn current(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let mut conn = state.db.conn().await?;
     let day = stats::today(&mut conn).await?;
@@ -79,18 +78,21 @@ pub struct History {
 }
 
 #[utoipa::path(
+    get, path = "/api/stats/history",
     tag = "stats",
     params(HistoryQuery),
     responses((status = 200, body = History), (status = 400, body = ErrorBody))
 )]
-#[get("/api/stats/history")]
 pub async fn history(state: web::Data<AppState>, q: web::Query<HistoryQuery>) -> Result<HttpResponse, ApiError> {
     let bucket = q.bucket.unwrap_or(BucketSize::Hour);
     let to = q.to.unwrap_or_else(Utc::now);
     // By default the last 24 buckets, the newest being the one that holds `to`.
     let from = match q.from {
         Some(f) => f,
-        None => to.duration_trunc(bucket.length()).map_err(|e| ApiError::bad("invalid_query", e.to_string()))? - bucket.length() * 23,
+        None => {
+            to.duration_trunc(bucket.length()).map_err(|e| ApiError::bad("invalid_query", e.to_string()))?
+                - bucket.length() * 23
+        }
     };
     if from >= to {
         return Err(ApiError::bad("invalid_query", "from must be before to"));

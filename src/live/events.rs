@@ -33,16 +33,27 @@ impl Stats {
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Event<'a> {
     /// The whole lot: the first message on every connection.
-    Snapshot { slots: Vec<&'a SlotView>, stats: &'a Stats },
-    Slot { slot: &'a SlotView },
-    SlotRemoved { id: i64 },
-    Stats { stats: &'a Stats },
+    Snapshot {
+        slots: Vec<&'a SlotView>,
+        stats: &'a Stats,
+    },
+    Slot {
+        slot: &'a SlotView,
+    },
+    SlotRemoved {
+        id: i64,
+    },
+    Stats {
+        stats: &'a Stats,
+    },
 }
 
 impl Event<'_> {
     /// Serialised once and shared by every connection.
     pub fn to_frame(&self) -> ByteString {
         // These types hold nothing serde can fail on (no maps with non-string keys).
-        ByteString::from(serde_json::to_string(self).unwrap_or_else(|e| format!("{{\"type\":\"error\",\"detail\":\"{e}\"}}")))
+        ByteString::from(
+            serde_json::to_string(self).unwrap_or_else(|e| format!("{{\"type\":\"error\",\"detail\":\"{e}\"}}")),
+        )
     }
 }

@@ -82,7 +82,10 @@ impl Handler<GoingAway> for WsSession {
     fn handle(&mut self, _: GoingAway, ctx: &mut Self::Context) {
         // The Broadcaster has already forgotten this connection.
         self.subscription = None;
-        ctx.close(Some(ws::CloseReason { code: ws::CloseCode::Away, description: Some("server shutting down".into()) }));
+        ctx.close(Some(ws::CloseReason {
+            code: ws::CloseCode::Away,
+            description: Some("server shutting down".into()),
+        }));
         ctx.stop();
     }
 }

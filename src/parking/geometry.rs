@@ -7,10 +7,29 @@ pub const MAX_VERTICES: usize = 256;
 /// Frames are at most a few thousand pixels wide; anything beyond this is a mistake.
 pub const MAX_COORDINATE: f64 = 100_000.0;
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(try_from = "Vec<[f64; 2]>", into = "Vec<[f64; 2]>")]
-#[schema(value_type = Vec<Vec<f64>>, example = json!([[10.0, 10.0], [90.0, 10.0], [90.0, 60.0], [10.0, 60.0]]))]
 pub struct Polygon(Vec<[f64; 2]>);
+
+impl utoipa::PartialSchema for Polygon {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{ArrayBuilder, ObjectBuilder, Type};
+        let coordinate =
+            ObjectBuilder::new().schema_type(Type::Number).minimum(Some(-MAX_COORDINATE)).maximum(Some(MAX_COORDINATE));
+        let point = ArrayBuilder::new().items(coordinate).min_items(Some(2)).max_items(Some(2));
+        ArrayBuilder::new()
+            .items(point)
+            .min_items(Some(3))
+            .max_items(Some(MAX_VERTICES))
+            .description(Some(
+                "[[x, y], …] in the pixel coordinates of the camera's frame; no repeated point, no crossing edges",
+            ))
+            .examples([serde_json::json!([[10.0, 10.0], [90.0, 10.0], [90.0, 60.0], [10.0, 60.0]])])
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for Polygon {}
 
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum PolygonError {

@@ -64,7 +64,12 @@ fn view_from_row(row: SlotRow, session: Option<(i64, DateTime<chrono::Utc>)>) ->
 
 impl Lot {
     /// Rebuilds every space from the database: states, and the parking sessions still open.
-    pub async fn start(db: Db, board: Arc<SlotBoard>, feed: ChangeFeed, metrics: Metrics) -> Result<Arc<Lot>, LotError> {
+    pub async fn start(
+        db: Db,
+        board: Arc<SlotBoard>,
+        feed: ChangeFeed,
+        metrics: Metrics,
+    ) -> Result<Arc<Lot>, LotError> {
         let arbiter = Arbiter::new().handle();
         let lot = Arc::new(Lot { db, board, feed, metrics, arbiter, actors: RwLock::new(HashMap::new()) });
         let mut conn = lot.db.conn().await?;
@@ -88,7 +93,8 @@ impl Lot {
         self.board.put(view.clone());
         let (db, board, feed, metrics) = (self.db.clone(), self.board.clone(), self.feed.clone(), self.metrics.clone());
         let initial = (*view).clone();
-        let addr = SlotActor::start_in_arbiter(&self.arbiter, move |_| SlotActor::new(initial, db, board, feed, metrics));
+        let addr =
+            SlotActor::start_in_arbiter(&self.arbiter, move |_| SlotActor::new(initial, db, board, feed, metrics));
         self.actors.write().insert(id, addr);
         view
     }
@@ -101,7 +107,12 @@ impl Lot {
         Ok(self.actor(id)?.send(observation).await.map_err(|_| LotError::ActorGone)??)
     }
 
-    pub async fn reshape(&self, id: i64, label: Option<String>, polygon: Option<Polygon>) -> Result<Arc<SlotView>, LotError> {
+    pub async fn reshape(
+        &self,
+        id: i64,
+        label: Option<String>,
+        polygon: Option<Polygon>,
+    ) -> Result<Arc<SlotView>, LotError> {
         Ok(self.actor(id)?.send(Reshape { label, polygon }).await.map_err(|_| LotError::ActorGone)??)
     }
 
@@ -129,8 +140,12 @@ impl Lot {
         }
         let mut out = Vec::with_capacity(spaces.len());
         for space in spaces {
-            let existing =
-                self.board.list().into_iter().find(|v| v.camera_id == camera_id && v.label == space.label).map(|v| v.id);
+            let existing = self
+                .board
+                .list()
+                .into_iter()
+                .find(|v| v.camera_id == camera_id && v.label == space.label)
+                .map(|v| v.id);
             out.push(match existing {
                 Some(id) => self.reshape(id, None, Some(space.polygon)).await?,
                 None => self.create_slot(camera_id, &space.label, space.polygon).await?,

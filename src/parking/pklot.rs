@@ -56,8 +56,8 @@ pub fn parse(xml: &str) -> Result<Vec<PklotSpace>, PklotError> {
             };
             points.push([coord("x")?, coord("y")?]);
         }
-        let polygon = Polygon::new(points)
-            .map_err(|source| PklotError::Polygon { label: label.to_string(), source })?;
+        let polygon =
+            Polygon::new(points).map_err(|source| PklotError::Polygon { label: label.to_string(), source })?;
         if spaces.iter().any(|s| s.label == label) {
             return Err(PklotError::DuplicateId(label.to_string()));
         }
@@ -98,7 +98,8 @@ mod tests {
         assert!(matches!(parse("<parking"), Err(PklotError::Xml(_))));
         assert!(matches!(parse("<lot/>"), Err(PklotError::NotParking(_))));
         assert!(matches!(parse("<parking/>"), Err(PklotError::Empty)));
-        let two_points = r#"<parking><space id="1"><contour><point x="1" y="1"/><point x="2" y="2"/></contour></space></parking>"#;
+        let two_points =
+            r#"<parking><space id="1"><contour><point x="1" y="1"/><point x="2" y="2"/></contour></space></parking>"#;
         assert!(matches!(parse(two_points), Err(PklotError::Polygon { .. })));
         let no_y = r#"<parking><space id="1"><contour><point x="1"/></contour></space></parking>"#;
         assert!(matches!(parse(no_y), Err(PklotError::Space { .. })));
@@ -106,7 +107,8 @@ mod tests {
 
     #[test]
     fn reads_the_shared_fixtures() {
-        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/fixtures/pklot/annotated/sequence1/bounding_boxes");
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../shared/fixtures/pklot/annotated/sequence1/bounding_boxes");
         let Ok(entries) = std::fs::read_dir(&dir) else {
             panic!("PKLot fixtures missing at {}", dir.display());
         };

@@ -78,10 +78,15 @@ impl EmbeddedPostgres {
         let out = pg.pg_ctl(&["start", "-w", "-t", "60", "-l", &log.to_string_lossy(), "-o", &opts])?;
         if !out.status.success() {
             let tail = std::fs::read_to_string(&log).unwrap_or_default();
-            let tail: String = tail.lines().rev().take(10).collect::<Vec<_>>().into_iter().rev().collect::<Vec<_>>().join("\n");
+            let tail: String =
+                tail.lines().rev().take(10).collect::<Vec<_>>().into_iter().rev().collect::<Vec<_>>().join("\n");
             return Err(EmbeddedPgError::Command {
                 command: "pg_ctl start".into(),
-                stderr: format!("{}{}\n{tail}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)),
+                stderr: format!(
+                    "{}{}\n{tail}",
+                    String::from_utf8_lossy(&out.stdout),
+                    String::from_utf8_lossy(&out.stderr)
+                ),
             });
         }
         pg.running = true;
@@ -124,7 +129,8 @@ impl EmbeddedPostgres {
             chown(&self.cluster, uid, gid)?;
             chown(&pwfile, uid, gid)?;
         }
-        let out = self.command("initdb")
+        let out = self
+            .command("initdb")
             .args(["-D"])
             .arg(&self.cluster)
             .args(["-U", DB_USER, "--auth=scram-sha-256", "-E", "UTF8", "--locale=C"])
@@ -192,7 +198,10 @@ fn find_bin_dir() -> Result<PathBuf, EmbeddedPgError> {
         .filter(|(_, bin): &(u32, PathBuf)| bin.join("pg_ctl").is_file())
         .collect();
     versions.sort();
-    versions.pop().map(|(_, b)| b).ok_or_else(|| EmbeddedPgError::NoBinaries("PATH and /usr/lib/postgresql/*/bin".into()))
+    versions
+        .pop()
+        .map(|(_, b)| b)
+        .ok_or_else(|| EmbeddedPgError::NoBinaries("PATH and /usr/lib/postgresql/*/bin".into()))
 }
 
 fn postgres_user() -> Result<(u32, u32), EmbeddedPgError> {

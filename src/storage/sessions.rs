@@ -53,16 +53,11 @@ pub async fn list(conn: &mut Conn, f: &SessionFilter) -> Result<Vec<SessionRecor
     }
     if let Some((t, id)) = f.after {
         q = q.filter(
-            parking_sessions::started_at
-                .lt(t)
-                .or(parking_sessions::started_at.eq(t).and(parking_sessions::id.lt(id))),
+            parking_sessions::started_at.lt(t).or(parking_sessions::started_at.eq(t).and(parking_sessions::id.lt(id))),
         );
     }
-    let rows: Vec<(SessionRow, String, String)> = q
-        .order((parking_sessions::started_at.desc(), parking_sessions::id.desc()))
-        .limit(f.limit)
-        .load(conn)
-        .await?;
+    let rows: Vec<(SessionRow, String, String)> =
+        q.order((parking_sessions::started_at.desc(), parking_sessions::id.desc())).limit(f.limit).load(conn).await?;
     Ok(rows.into_iter().map(|(row, camera_id, slot_label)| SessionRecord { row, camera_id, slot_label }).collect())
 }
 

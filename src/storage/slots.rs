@@ -26,7 +26,12 @@ pub async fn load_all(conn: &mut Conn) -> Result<Vec<(SlotRow, Option<SessionRow
         .collect())
 }
 
-pub async fn insert(conn: &mut Conn, camera_id: &str, label: &str, polygon: serde_json::Value) -> Result<SlotRow, DbError> {
+pub async fn insert(
+    conn: &mut Conn,
+    camera_id: &str,
+    label: &str,
+    polygon: serde_json::Value,
+) -> Result<SlotRow, DbError> {
     Ok(diesel::insert_into(slots::table)
         .values(NewSlot { camera_id, label, polygon, state: SlotState::Unknown.as_str(), since: Utc::now() })
         .returning(SlotRow::as_returning())
@@ -61,7 +66,12 @@ pub async fn update_geometry(
 ) -> Result<SlotRow, DbError> {
     let q = diesel::update(slots::table.find(id));
     let row = match (label, polygon) {
-        (Some(l), Some(p)) => q.set((slots::label.eq(l), slots::polygon.eq(p))).returning(SlotRow::as_returning()).get_result(conn).await?,
+        (Some(l), Some(p)) => {
+            q.set((slots::label.eq(l), slots::polygon.eq(p)))
+                .returning(SlotRow::as_returning())
+                .get_result(conn)
+                .await?
+        }
         (Some(l), None) => q.set(slots::label.eq(l)).returning(SlotRow::as_returning()).get_result(conn).await?,
         (None, Some(p)) => q.set(slots::polygon.eq(p)).returning(SlotRow::as_returning()).get_result(conn).await?,
         (None, None) => slots::table.find(id).select(SlotRow::as_select()).first(conn).await?,
@@ -95,50 +105,48 @@ pub struct Change {
 pub async fn record_change(conn: &mut Conn, change: Change) -> Result<Option<(i64, DateTime<Utc>)>, DbError> {
     let open = conn
         .transaction::<_, diesel::result::Error, _>(async move |conn| {
-            {
-                diesel::insert_into(slot_events::table)
-                    .values(NewSlotEvent {
-                        slot_id: change.slot_id,
-                        at: change.at,
-                        from_state: change.from.as_str(),
-                        to_state: change.to.as_str(),
-                        source: change.source.as_str(),
-                        confidence: change.confidence,
-                        capture_id: change.capture_id,
-                    })
-                    .execute(conn)
-                    .await?;
-                diesel::update(slots::table.find(change.slot_id))
-                    .set((slots::state.eq(change.to.as_str()), slots::since.eq(change.at)))
-                    .execute(conn)
-                    .await?;
-                match (change.to, change.open_session) {
-                    (SlotState::Occupied, None) => {
-                        let id: i64 = diesel::insert_into(parking_sessions::table)
-                            .values(NewSession {
-                                slot_id: change.slot_id,
-                                started_at: change.at,
-                                source: change.source.as_str(),
-                                entry_capture_id: change.capture_id,
-                            })
-                            .returning(parking_sessions::id)
-                            .get_result(conn)
-                            .await?;
-                        Ok(Some((id, change.at)))
-                    }
-                    (SlotState::Free, Some((id, _))) => {
-                        diesel::update(parking_sessions::table.find(id))
-                            .set((
-                                parking_sessions::ended_at.eq(change.at),
-                                parking_sessions::end_source.eq(change.source.as_str()),
-                                parking_sessions::exit_capture_id.eq(change.capture_id),
-                            ))
-                            .execute(conn)
-                            .await?;
-                        Ok(None)
-                    }
-                    (_, open) => Ok(open),
+            diesel::insert_into(slot_events::table)
+                .values(NewSlotEvent {
+                    slot_id: change.slot_id,
+                    at: change.at,
+                    from_state: change.from.as_str(),
+                    to_state: change.to.as_str(),
+                    source: change.source.as_str(),
+                    confidence: change.confidence,
+                    capture_id: change.capture_id,
+                })
+                .execute(conn)
+                .await?;
+            diesel::update(slots::table.find(change.slot_id))
+                .set((slots::state.eq(change.to.as_str()), slots::since.eq(change.at)))
+                .execute(conn)
+                .await?;
+            match (change.to, change.open_session) {
+                (SlotState::Occupied, None) => {
+                    let id: i64 = diesel::insert_into(parking_sessions::table)
+                        .values(NewSession {
+                            slot_id: change.slot_id,
+                            started_at: change.at,
+                            source: change.source.as_str(),
+                            entry_capture_id: change.capture_id,
+                        })
+                        .returning(parking_sessions::id)
+                        .get_result(conn)
+                        .await?;
+                    Ok(Some((id, change.at)))
                 }
+                (SlotState::Free, Some((id, _))) => {
+                    diesel::update(parking_sessions::table.find(id))
+                        .set((
+                            parking_sessions::ended_at.eq(change.at),
+                            parking_sessions::end_source.eq(change.source.as_str()),
+                            parking_sessions::exit_capture_id.eq(change.capture_id),
+                        ))
+                        .execute(conn)
+                        .await?;
+                    Ok(None)
+                }
+                (_, open) => Ok(open),
             }
         })
         .await?;

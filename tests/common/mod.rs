@@ -156,7 +156,13 @@ pub fn stop_orphan_postgres(data_dir: &Path) {
     let pg_ctl = ["/usr/local/bin/pg_ctl", "/usr/bin/pg_ctl"]
         .into_iter()
         .map(PathBuf::from)
-        .chain(std::fs::read_dir("/usr/lib/postgresql").into_iter().flatten().flatten().map(|e| e.path().join("bin/pg_ctl")))
+        .chain(
+            std::fs::read_dir("/usr/lib/postgresql")
+                .into_iter()
+                .flatten()
+                .flatten()
+                .map(|e| e.path().join("bin/pg_ctl")),
+        )
         .find(|p| p.is_file());
     if let Some(pg_ctl) = pg_ctl {
         let mut cmd = Command::new("runuser");
@@ -202,7 +208,8 @@ pub async fn create_slot(http: &reqwest::Client, s: &Server, camera: &str, label
 }
 
 pub async fn set_state(http: &reqwest::Client, s: &Server, slot: i64, state: &str) -> Value {
-    let (st, body) = call(http.put(s.url(&format!("/api/slots/{slot}"))).json(&serde_json::json!({"state": state}))).await;
+    let (st, body) =
+        call(http.put(s.url(&format!("/api/slots/{slot}"))).json(&serde_json::json!({"state": state}))).await;
     assert_eq!(st, 200, "{body}");
     body
 }
@@ -240,5 +247,8 @@ pub async fn ws_until(ws: &mut Ws, deadline: Duration, pred: impl Fn(&Value) -> 
 }
 
 pub fn time(v: &Value) -> chrono::DateTime<chrono::Utc> {
-    v.as_str().and_then(|s| chrono::DateTime::parse_from_rfc3339(s).ok()).map(|t| t.to_utc()).unwrap_or_else(|| panic!("not a time: {v}"))
+    v.as_str()
+        .and_then(|s| chrono::DateTime::parse_from_rfc3339(s).ok())
+        .map(|t| t.to_utc())
+        .unwrap_or_else(|| panic!("not a time: {v}"))
 }
