@@ -17,6 +17,7 @@ run: build
 # Benchmarks are compiled here (so they cannot rot) but run only by `make bench`.
 test: setup
 	$(CARGO) build --locked --benches
+	bash scripts/api-conformance.sh
 	$(CARGO) test --locked --lib --bins --tests
 
 bench: bench-api bench-ws

@@ -121,8 +121,7 @@ async fn stop_signal() -> std::io::Result<&'static str> {
 /// Cameras named in the config file exist after start, with the spaces of their PKLot file.
 async fn declare_cameras(config: &Config, db: &Db, lot: &Lot) -> Result<(), AppError> {
     for decl in &config.cameras {
-        let fail = |detail: String| AppError::DeclaredCamera { camera: decl.id.clone(), detail };
-        api::cameras::check_camera_id(&decl.id).map_err(|e| fail(e.to_string()))?;
+        let fail = |detail: String| AppError::DeclaredCamera { camera: decl.id.to_string(), detail };
         {
             let mut conn = db.conn().await?;
             cameras::upsert(&mut conn, &decl.id, &decl.name).await?;

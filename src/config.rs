@@ -73,7 +73,7 @@ pub struct LogConfig {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CameraDecl {
-    pub id: String,
+    pub id: crate::camera::id::CameraId,
     pub name: String,
     /// A PKLot XML file whose spaces become this camera's slots (created or updated by label).
     #[serde(default)]

@@ -8,6 +8,7 @@ use utoipa::ToSchema;
 use super::error::{ApiError, ErrorBody};
 use super::slots::check_label;
 use super::AppState;
+use crate::camera::id::CameraId;
 use crate::parking::geometry::Polygon;
 use crate::parking::pklot;
 use crate::parking::state::SlotView;
@@ -36,8 +37,7 @@ impl Camera {
 #[serde(deny_unknown_fields)]
 pub struct NewCameraBody {
     /// 1 to 64 of letters, digits, `_`, `-` and `.`, starting with a letter or digit.
-    #[schema(example = "gate", pattern = "^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")]
-    id: String,
+    id: CameraId,
     #[schema(
         example = "Gate",
         min_length = 1,
@@ -56,21 +56,6 @@ pub struct CameraEdit {
         pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$"
     )]
     name: String,
-}
-
-pub fn check_camera_id(id: &str) -> Result<(), ApiError> {
-    let mut chars = id.chars();
-    let ok = id.len() <= 64
-        && chars.next().is_some_and(|c| c.is_ascii_alphanumeric())
-        && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'));
-    if ok {
-        Ok(())
-    } else {
-        Err(ApiError::bad(
-            "invalid_id",
-            "a camera id is 1 to 64 of letters, digits, '_', '-' and '.', starting with a letter or digit",
-        ))
-    }
 }
 
 fn check_name(name: &str) -> Result<(), ApiError> {
@@ -98,7 +83,6 @@ pub async fn list(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> 
     responses((status = 201, body = Camera), (status = 400, body = ErrorBody), (status = 409, body = ErrorBody))
 )]
 pub async fn create(state: web::Data<AppState>, body: web::Json<NewCameraBody>) -> Result<HttpResponse, ApiError> {
-    check_camera_id(&body.id)?;
     check_name(&body.name)?;
     let mut conn = state.db.conn().await?;
     let row = cameras::insert(&mut conn, &body.id, &body.name).await.map_err(|e| match e.violation() {
@@ -115,10 +99,10 @@ pub async fn create(state: web::Data<AppState>, body: web::Json<NewCameraBody>) 
 #[utoipa::path(
     get, path = "/api/cameras/{id}",
     tag = "cameras",
-    params(("id" = String, Path, description = "camera id")),
+    params(("id" = CameraId, Path, description = "camera id")),
     responses((status = 200, body = Camera), (status = 404, body = ErrorBody))
 )]
-pub async fn get_one(state: web::Data<AppState>, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
+pub async fn get_one(state: web::Data<AppState>, id: web::Path<CameraId>) -> Result<HttpResponse, ApiError> {
     let mut conn = state.db.conn().await?;
     let row = cameras::get(&mut conn, &id).await?.ok_or_else(|| no_camera(&id))?;
     let n = state.lot.board().list().iter().filter(|v| v.camera_id == row.id).count() as i64;
@@ -128,13 +112,13 @@ pub async fn get_one(state: web::Data<AppState>, id: web::Path<String>) -> Resul
 #[utoipa::path(
     put, path = "/api/cameras/{id}",
     tag = "cameras",
-    params(("id" = String, Path, description = "camera id")),
+    params(("id" = CameraId, Path, description = "camera id")),
     request_body = CameraEdit,
     responses((status = 200, body = Camera), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody))
 )]
 pub async fn update(
     state: web::Data<AppState>,
-    id: web::Path<String>,
+    id: web::Path<CameraId>,
     body: web::Json<CameraEdit>,
 ) -> Result<HttpResponse, ApiError> {
     check_name(&body.name)?;
@@ -147,10 +131,10 @@ pub async fn update(
 #[utoipa::path(
     delete, path = "/api/cameras/{id}",
     tag = "cameras",
-    params(("id" = String, Path, description = "camera id")),
+    params(("id" = CameraId, Path, description = "camera id")),
     responses((status = 204, description = "deleted with its spaces and their history"), (status = 404, body = ErrorBody))
 )]
-pub async fn remove(state: web::Data<AppState>, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
+pub async fn remove(state: web::Data<AppState>, id: web::Path<CameraId>) -> Result<HttpResponse, ApiError> {
     if state.lot.delete_camera(&id).await? {
         Ok(HttpResponse::NoContent().finish())
     } else {
@@ -174,20 +158,20 @@ pub struct NewSlotBody {
 #[utoipa::path(
     get, path = "/api/cameras/{id}/slots",
     tag = "cameras",
-    params(("id" = String, Path, description = "camera id")),
+    params(("id" = CameraId, Path, description = "camera id")),
     responses((status = 200, body = Vec<SlotView>), (status = 404, body = ErrorBody))
 )]
-pub async fn list_slots(state: web::Data<AppState>, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
+pub async fn list_slots(state: web::Data<AppState>, id: web::Path<CameraId>) -> Result<HttpResponse, ApiError> {
     let mut conn = state.db.conn().await?;
     cameras::get(&mut conn, &id).await?.ok_or_else(|| no_camera(&id))?;
-    let views: Vec<_> = state.lot.board().list().into_iter().filter(|v| v.camera_id == *id).collect();
+    let views: Vec<_> = state.lot.board().list().into_iter().filter(|v| v.camera_id == id.as_str()).collect();
     Ok(HttpResponse::Ok().json(views))
 }
 
 #[utoipa::path(
     post, path = "/api/cameras/{id}/slots",
     tag = "cameras",
-    params(("id" = String, Path, description = "camera id")),
+    params(("id" = CameraId, Path, description = "camera id")),
     request_body = NewSlotBody,
     responses(
         (status = 201, body = SlotView), (status = 400, body = ErrorBody),
@@ -196,7 +180,7 @@ pub async fn list_slots(state: web::Data<AppState>, id: web::Path<String>) -> Re
 )]
 pub async fn create_slot(
     state: web::Data<AppState>,
-    id: web::Path<String>,
+    id: web::Path<CameraId>,
     body: web::Json<NewSlotBody>,
 ) -> Result<HttpResponse, ApiError> {
     let body = body.into_inner();
@@ -217,7 +201,7 @@ pub struct ImportResult {
 #[utoipa::path(
     post, path = "/api/cameras/{id}/import-pklot",
     tag = "cameras",
-    params(("id" = String, Path, description = "camera id")),
+    params(("id" = CameraId, Path, description = "camera id")),
     request_body(content = String, content_type = "application/xml", description = "a PKLot annotation file"),
     responses(
         (status = 200, body = ImportResult), (status = 400, body = ErrorBody),
@@ -226,7 +210,7 @@ pub struct ImportResult {
 )]
 pub async fn import_pklot(
     state: web::Data<AppState>,
-    id: web::Path<String>,
+    id: web::Path<CameraId>,
     req: HttpRequest,
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
@@ -241,7 +225,7 @@ pub async fn import_pklot(
     let text = std::str::from_utf8(&body).map_err(|_| ApiError::bad("invalid_xml", "the file is not UTF-8 text"))?;
     let spaces = pklot::parse(text).map_err(|e| ApiError::bad("invalid_pklot", e.to_string()))?;
     let before: std::collections::HashSet<i64> =
-        state.lot.board().list().iter().filter(|v| v.camera_id == *id).map(|v| v.id).collect();
+        state.lot.board().list().iter().filter(|v| v.camera_id == id.as_str()).map(|v| v.id).collect();
     let views = state.lot.import(&id, spaces).await?;
     let created = views.iter().filter(|v| !before.contains(&v.id)).count();
     Ok(HttpResponse::Ok().json(ImportResult {

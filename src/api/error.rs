@@ -80,9 +80,7 @@ impl From<DbError> for ApiError {
     fn from(e: DbError) -> Self {
         match e {
             DbError::Unavailable(_) => ApiError::Unavailable(e.to_string()),
-            DbError::Query(diesel::result::Error::DatabaseError(_, _)) if e.violation().is_some() => {
-                ApiError::Conflict(e.to_string())
-            }
+            _ if e.violation().is_some() => ApiError::Conflict(e.to_string()),
             DbError::Query(ref q) if is_connection_loss(q) => ApiError::Unavailable(e.to_string()),
             other => ApiError::Internal(other.to_string()),
         }

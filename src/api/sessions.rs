@@ -8,6 +8,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::error::{ApiError, ErrorBody};
 use super::AppState;
+use crate::camera::id::CameraId;
 use crate::storage::sessions::{self, SessionFilter, SessionRecord};
 
 const DEFAULT_LIMIT: i64 = 50;
@@ -63,7 +64,8 @@ pub struct SessionsQuery {
     /// Only this space's stays.
     slot: Option<i64>,
     /// Only stays in this camera's spaces.
-    camera: Option<String>,
+    #[param(value_type = Option<CameraId>)]
+    camera: Option<CameraId>,
     /// Stays still going at or ending after this time (RFC 3339).
     from: Option<DateTime<Utc>>,
     /// Stays that started before this time (RFC 3339).
@@ -113,7 +115,7 @@ pub async fn list(state: web::Data<AppState>, q: web::Query<SessionsQuery>) -> R
     };
     let filter = SessionFilter {
         slot_id: q.slot,
-        camera_id: q.camera,
+        camera_id: q.camera.map(String::from),
         from: q.from,
         to: q.to,
         open: q.open,

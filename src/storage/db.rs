@@ -25,10 +25,15 @@ pub enum DbError {
 }
 
 impl DbError {
-    /// The constraint the database refused a row with, if that is what failed.
+    /// The constraint (unique, foreign key, check) the database refused a row with, if that is
+    /// what failed: the client asked for a conflict. Other database errors are the server's.
     pub fn violation(&self) -> Option<&diesel::result::DatabaseErrorKind> {
+        use diesel::result::DatabaseErrorKind as K;
         match self {
-            DbError::Query(diesel::result::Error::DatabaseError(kind, _)) => Some(kind),
+            DbError::Query(diesel::result::Error::DatabaseError(
+                kind @ (K::UniqueViolation | K::ForeignKeyViolation | K::CheckViolation),
+                _,
+            )) => Some(kind),
             _ => None,
         }
     }

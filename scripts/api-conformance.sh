@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# Drives the real server with schemathesis from its own OpenAPI document: thousands of generated
+# requests, and every answer must be documented (status, content type, schema, headers) and none
+# may be a server error. Part of `make test`.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+venv=.venv-tools
+if [ ! -x "$venv/bin/schemathesis" ]; then
+  python3 -m venv "$venv"
+  "$venv/bin/pip" install -q "schemathesis==4.32.5"
+fi
+
+cargo build --locked -q
+data=$(mktemp -d)
+chmod 755 "$data"   # the private PostgreSQL runs as `postgres` under root and must enter it
+./target/debug/smartpark serve --port 0 --data-dir "$data" >"$data/stdout" 2>"$data/server.log" &
+pid=$!
+cleanup() {
+  kill -TERM "$pid" 2>/dev/null || true
+  wait "$pid" 2>/dev/null || true
+  rm -rf "$data"
+}
+trap cleanup EXIT
+
+for _ in $(seq 900); do
+  grep -q '^smartpark serving ' "$data/stdout" && break
+  kill -0 "$pid" 2>/dev/null || { cat "$data/server.log"; exit 1; }
+  sleep 0.1
+done
+url=$(sed -n 's/^smartpark serving //p' "$data/stdout")
+[ -n "$url" ] || { echo "server did not start"; cat "$data/server.log"; exit 1; }
+
+# Something for the id routes to find.
+curl -fsS -X POST "$url/api/cameras" -H 'content-type: application/json' -d '{"id":"gate","name":"Gate"}' >/dev/null
+curl -fsS -X POST "$url/api/cameras/gate/slots" -H 'content-type: application/json' \
+  -d '{"label":"A1","polygon":[[0,0],[100,0],[100,50],[0,50]]}' >/dev/null
+
+"$venv/bin/schemathesis" run "$url/api/openapi.json" \
+  --checks not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance,response_headers_conformance \
+  --max-examples 50 --seed 1 --workers 1 --no-color
+
+if grep -q 'panicked' "$data/server.log"; then
+  echo "the server panicked during the run:"; grep -A5 panicked "$data/server.log"; exit 1
+fi
