@@ -98,8 +98,17 @@ async fn bad_ids_json_and_polygons_get_json_4xx_and_change_nothing() {
     let (c, b) = call(post("/api/cameras/cam/slots", json!({"label": "  ", "polygon": [[0,0],[1,0],[0,1]]}))).await;
     assert_error(c, &b, 400, "blank label");
 
+    // Text Postgres cannot store (a NUL byte) never reaches it.
+    let (c, b) = call(http.get(s.url("/api/cameras/a%00b"))).await;
+    assert_error(c, &b, 404, "NUL in a camera id");
+    let (c, b) = call(post("/api/cameras", json!({"id": "nul", "name": "a\u{0}b"}))).await;
+    assert_error(c, &b, 400, "NUL in a name");
+    let (c, b) = call(post("/api/cameras/cam/slots", json!({"label": "a\u{0}", "polygon": [[0,0],[1,0],[0,1]]}))).await;
+    assert_error(c, &b, 400, "NUL in a label");
+
     // Bad queries.
     for path in [
+        "/api/sessions?camera=a%00b",
         "/api/sessions?limit=0",
         "/api/sessions?limit=x",
         "/api/sessions?cursor=zzz",
