@@ -65,6 +65,12 @@ fn check_name(name: &str) -> Result<(), ApiError> {
     Ok(())
 }
 
+/// The camera as answered, with the number of spaces the lot has on it now.
+fn with_slot_count(state: &AppState, row: CameraRow) -> Camera {
+    let n = state.lot.board().list().iter().filter(|v| v.camera_id == row.id).count() as i64;
+    Camera::from_row(row, n)
+}
+
 fn no_camera(id: &str) -> ApiError {
     ApiError::NotFound(format!("no camera with id {id:?}"))
 }
@@ -105,8 +111,7 @@ pub async fn create(state: web::Data<AppState>, body: web::Json<NewCameraBody>) 
 pub async fn get_one(state: web::Data<AppState>, id: web::Path<CameraId>) -> Result<HttpResponse, ApiError> {
     let mut conn = state.db.conn().await?;
     let row = cameras::get(&mut conn, &id).await?.ok_or_else(|| no_camera(&id))?;
-    let n = state.lot.board().list().iter().filter(|v| v.camera_id == row.id).count() as i64;
-    Ok(HttpResponse::Ok().json(Camera::from_row(row, n)))
+    Ok(HttpResponse::Ok().json(with_slot_count(&state, row)))
 }
 
 #[utoipa::path(
@@ -124,8 +129,7 @@ pub async fn update(
     check_name(&body.name)?;
     let mut conn = state.db.conn().await?;
     let row = cameras::rename(&mut conn, &id, &body.name).await?.ok_or_else(|| no_camera(&id))?;
-    let n = state.lot.board().list().iter().filter(|v| v.camera_id == row.id).count() as i64;
-    Ok(HttpResponse::Ok().json(Camera::from_row(row, n)))
+    Ok(HttpResponse::Ok().json(with_slot_count(&state, row)))
 }
 
 #[utoipa::path(
