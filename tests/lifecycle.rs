@@ -27,6 +27,46 @@ fn migrate_applies_once_with_the_private_database() {
 }
 
 #[tokio::test]
+async fn a_second_server_on_the_same_data_directory_is_refused() {
+    let s = Server::start();
+    let http = client();
+    create_camera(&http, &s, "kept").await;
+    let out = Command::new(env!("CARGO_BIN_EXE_smartpark"))
+        .args(["serve", "--port", "0", "--data-dir"])
+        .arg(&s.data_dir)
+        .env_remove("DATABASE_URL")
+        .output()
+        .expect("run a second server");
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("in use by another smartpark"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // The first server and its database are untouched.
+    let (c, cam) = call(http.get(s.url("/api/cameras/kept"))).await;
+    assert_eq!((c, cam["id"].clone()), (200, serde_json::json!("kept")));
+}
+
+#[tokio::test]
+async fn a_killed_server_comes_back_with_its_data() {
+    let mut s = Server::start();
+    let http = client();
+    create_camera(&http, &s, "lot").await;
+    let slot = create_slot(&http, &s, "lot", "K1").await;
+    let view = set_state(&http, &s, slot, "occupied").await;
+
+    s.kill();
+    assert!(s.data_dir.join("postgres/postmaster.pid").exists(), "the killed server's PostgreSQL is still running");
+    s.relaunch();
+
+    let (_, again) = call(http.get(s.url(&format!("/api/slots/{slot}")))).await;
+    assert_eq!(again["state"], "occupied");
+    assert_eq!(again["session_id"], view["session_id"]);
+    assert_eq!(again["since"], view["since"]);
+}
+
+#[tokio::test]
 async fn cameras_declared_in_the_config_exist_after_start() {
     let config_dir = data_dir();
     let xml = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))

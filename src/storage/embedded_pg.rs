@@ -26,6 +26,8 @@ pub enum EmbeddedPgError {
     Command { command: String, stderr: String },
     #[error("{0} holds files but no PostgreSQL cluster; move them away or pick another data_dir")]
     NotACluster(PathBuf),
+    #[error("{0} is in use by another smartpark process; stop it or pick another data_dir")]
+    InUse(PathBuf),
 }
 
 fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> EmbeddedPgError {
@@ -35,6 +37,9 @@ fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> EmbeddedPgError
 
 #[derive(Debug)]
 pub struct EmbeddedPostgres {
+    /// Held (flock) for the life of the process: the kernel releases it however the process
+    /// ends, so a held lock means a live owner and a free one means any server found is orphaned.
+    _lock: std::fs::File,
     bin_dir: PathBuf,
     cluster: PathBuf,
     run_as: Option<(u32, u32)>,
@@ -55,11 +60,12 @@ impl EmbeddedPostgres {
         }
         std::fs::create_dir_all(data_dir).map_err(io(format!("creating {}", data_dir.display())))?;
         let data_dir = data_dir.canonicalize().map_err(io(format!("resolving {}", data_dir.display())))?;
+        let lock = lock_data_dir(&data_dir)?;
         let cluster = data_dir.join("postgres");
         let run_as = if unsafe { libc::geteuid() } == 0 { Some(postgres_user()?) } else { None };
         let password = read_or_create_password(&data_dir.join("postgres-password"))?;
 
-        let mut pg = EmbeddedPostgres { bin_dir, cluster, run_as, url: String::new(), running: false };
+        let mut pg = EmbeddedPostgres { _lock: lock, bin_dir, cluster, run_as, url: String::new(), running: false };
         if !pg.cluster.join("PG_VERSION").is_file() {
             pg.init(&password)?;
         }
@@ -67,7 +73,8 @@ impl EmbeddedPostgres {
             // A cluster made by an earlier run as another user, or copied in, must be the server's.
             chown_recursive(&pg.cluster, uid, gid)?;
         }
-        // A server left running by a process that was killed still holds the cluster.
+        // We hold the data directory's lock, so a server still running here was left by a
+        // process that was killed: stop it before starting ours.
         if pg.pg_ctl(&["status"]).map(|o| o.status.success()).unwrap_or(false) {
             tracing::warn!(cluster = %pg.cluster.display(), "stopping a PostgreSQL left running by an earlier run");
             pg.pg_ctl(&["stop", "-m", "fast", "-w"])?;
@@ -164,6 +171,22 @@ impl Drop for EmbeddedPostgres {
     fn drop(&mut self) {
         self.stop();
     }
+}
+
+fn lock_data_dir(data_dir: &Path) -> Result<std::fs::File, EmbeddedPgError> {
+    use std::os::fd::AsRawFd;
+    let path = data_dir.join("smartpark.lock");
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(io(format!("opening {}", path.display())))?;
+    // SAFETY: flock on a descriptor this function owns.
+    if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
+        return Err(EmbeddedPgError::InUse(data_dir.to_path_buf()));
+    }
+    Ok(file)
 }
 
 fn check(command: &str, out: Output) -> Result<Output, EmbeddedPgError> {

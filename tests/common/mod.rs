@@ -117,6 +117,20 @@ impl Server {
         }
     }
 
+    /// SIGKILL: no chance to stop anything, as in a crash or an OOM kill. Its private
+    /// PostgreSQL is left running, as it would be.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    pub fn relaunch(&mut self) {
+        assert!(self.child.is_none(), "stop or kill the server first");
+        self.launch();
+    }
+
     pub fn restart(&mut self) {
         self.stop();
         self.launch();
