@@ -26,18 +26,22 @@ const DAY_REFRESH_AFTER_CHANGE: Duration = Duration::from_millis(500);
 #[rtype(result = "()")]
 pub struct Wake;
 
-/// Tells a connection the server is going away: close it now rather than at the end of the
-/// shutdown grace period, so the dashboard reconnects at once.
+/// Tells a connection to close with a WebSocket close code: the server is going away (1001), so
+/// the dashboard reconnects at once rather than after the shutdown grace period; or the client
+/// stopped reading (1008), so it reconnects and starts again from a snapshot.
 #[derive(Message)]
 #[rtype(result = "()")]
-pub struct GoingAway;
+pub struct Disconnect {
+    pub code: u16,
+    pub reason: &'static str,
+}
 
 #[derive(Message)]
 #[rtype(result = "u64")]
 pub struct Subscribe {
     pub outbox: Arc<Outbox>,
     pub wake: Recipient<Wake>,
-    pub going_away: Recipient<GoingAway>,
+    pub disconnect: Recipient<Disconnect>,
 }
 
 /// Closes every connection; the server is stopping.
@@ -65,7 +69,7 @@ pub struct SlotRemoved(pub i64);
 struct Client {
     outbox: Arc<Outbox>,
     wake: Recipient<Wake>,
-    going_away: Recipient<GoingAway>,
+    disconnect: Recipient<Disconnect>,
 }
 
 pub struct Broadcaster {
@@ -135,14 +139,22 @@ impl Broadcaster {
     }
 
     /// Connections whose outbox has not been taken for too long are written off: their socket
-    /// is not being read, and holding updates for them helps no one.
+    /// is not being read. They are told to close, which takes effect if they ever read again.
     fn drop_stalled(&mut self) {
         let limit = self.stall_limit;
-        let before = self.clients.len();
-        self.clients.retain(|_, c| c.outbox.stalled_since().is_none_or(|t| t.elapsed() < limit));
-        let dropped = before - self.clients.len();
-        if dropped > 0 {
-            tracing::warn!(dropped, "dropped WebSocket clients that stopped reading");
+        let stalled: Vec<u64> = self
+            .clients
+            .iter()
+            .filter(|(_, c)| c.outbox.stalled_since().is_some_and(|t| t.elapsed() >= limit))
+            .map(|(id, _)| *id)
+            .collect();
+        for id in &stalled {
+            if let Some(client) = self.clients.remove(id) {
+                client.disconnect.do_send(Disconnect { code: 1008, reason: "not reading; reconnect for a snapshot" });
+            }
+        }
+        if !stalled.is_empty() {
+            tracing::warn!(dropped = stalled.len(), "dropped WebSocket clients that stopped reading");
             self.metrics.ws_clients.set(self.clients.len() as i64);
         }
     }
@@ -171,7 +183,7 @@ impl Handler<Subscribe> for Broadcaster {
         if msg.outbox.reset(self.seq, snapshot) {
             msg.wake.do_send(Wake);
         }
-        self.clients.insert(id, Client { outbox: msg.outbox, wake: msg.wake, going_away: msg.going_away });
+        self.clients.insert(id, Client { outbox: msg.outbox, wake: msg.wake, disconnect: msg.disconnect });
         self.metrics.ws_clients.set(self.clients.len() as i64);
         id
     }
@@ -216,7 +228,7 @@ impl Handler<CloseAll> for Broadcaster {
 
     fn handle(&mut self, _: CloseAll, _: &mut Context<Self>) {
         for (_, client) in self.clients.drain() {
-            client.going_away.do_send(GoingAway);
+            client.disconnect.do_send(Disconnect { code: 1001, reason: "server shutting down" });
         }
         self.metrics.ws_clients.set(0);
     }

@@ -20,15 +20,14 @@ pub struct Outbox {
 
 struct Inner {
     pending: HashMap<Key, (u64, ByteString)>,
-    /// A wake-up is on its way to the connection; no need to send another.
-    woken: bool,
-    /// When the connection last took its messages.
-    last_drained: Instant,
+    /// Since when a wake-up is on its way to the connection (no need to send another); the
+    /// oldest message waiting is that old.
+    woken_at: Option<Instant>,
 }
 
 impl Default for Outbox {
     fn default() -> Self {
-        Outbox { inner: Mutex::new(Inner { pending: HashMap::new(), woken: false, last_drained: Instant::now() }) }
+        Outbox { inner: Mutex::new(Inner { pending: HashMap::new(), woken_at: None }) }
     }
 }
 
@@ -38,7 +37,7 @@ impl Outbox {
     pub fn put(&self, key: Key, seq: u64, frame: ByteString) -> bool {
         let mut inner = self.inner.lock();
         inner.pending.insert(key, (seq, frame));
-        !std::mem::replace(&mut inner.woken, true)
+        inner.wake()
     }
 
     /// Replaces everything pending with a snapshot: the state of the lot as of now.
@@ -46,14 +45,13 @@ impl Outbox {
         let mut inner = self.inner.lock();
         inner.pending.clear();
         inner.pending.insert(Key::Snapshot, (seq, snapshot));
-        !std::mem::replace(&mut inner.woken, true)
+        inner.wake()
     }
 
     /// Takes every pending message in the order it was produced.
     pub fn drain(&self) -> Vec<ByteString> {
         let mut inner = self.inner.lock();
-        inner.woken = false;
-        inner.last_drained = Instant::now();
+        inner.woken_at = None;
         let mut items: Vec<(u64, ByteString)> = inner.pending.drain().map(|(_, v)| v).collect();
         drop(inner);
         items.sort_unstable_by_key(|(seq, _)| *seq);
@@ -63,7 +61,7 @@ impl Outbox {
     /// Messages have waited since this instant without being taken (None when nothing waits).
     pub fn stalled_since(&self) -> Option<Instant> {
         let inner = self.inner.lock();
-        (inner.woken && !inner.pending.is_empty()).then_some(inner.last_drained)
+        inner.woken_at.filter(|_| !inner.pending.is_empty())
     }
 
     pub fn len(&self) -> usize {
@@ -72,6 +70,17 @@ impl Outbox {
 
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+}
+
+impl Inner {
+    /// True when this put is the one that must wake the connection.
+    fn wake(&mut self) -> bool {
+        if self.woken_at.is_some() {
+            return false;
+        }
+        self.woken_at = Some(Instant::now());
+        true
     }
 }
 
@@ -91,6 +100,21 @@ mod tests {
         assert!(o.put(Key::Stats, 4, "s".into()), "wakes again after a drain");
         assert!(!o.reset(5, "snap".into()));
         assert_eq!(o.drain(), vec![ByteString::from("snap")]);
+    }
+
+    #[test]
+    fn waiting_is_counted_from_the_oldest_message_not_the_last_drain() {
+        let o = Outbox::default();
+        assert_eq!(o.stalled_since(), None);
+        o.put(Key::Stats, 1, "s".into());
+        o.drain();
+        std::thread::sleep(std::time::Duration::from_millis(20)); // a client idle between changes
+        let before = Instant::now();
+        o.put(Key::Slot(1), 2, "a".into());
+        o.put(Key::Slot(2), 3, "b".into());
+        assert!(o.stalled_since().is_some_and(|t| t >= before), "an idle client is not a stalled one");
+        o.drain();
+        assert_eq!(o.stalled_since(), None);
     }
 
     #[test]

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use actix::prelude::*;
 use actix_web_actors::ws;
 
-use super::broadcaster::{Broadcaster, GoingAway, Subscribe, Unsubscribe, Wake};
+use super::broadcaster::{Broadcaster, Disconnect, Subscribe, Unsubscribe, Wake};
 use super::outbox::Outbox;
 
 pub struct WsSession {
@@ -47,7 +47,7 @@ impl Actor for WsSession {
         let subscribe = Subscribe {
             outbox: self.outbox.clone(),
             wake: ctx.address().recipient(),
-            going_away: ctx.address().recipient(),
+            disconnect: ctx.address().recipient(),
         };
         self.broadcaster
             .send(subscribe)
@@ -76,16 +76,13 @@ impl Handler<Wake> for WsSession {
     }
 }
 
-impl Handler<GoingAway> for WsSession {
+impl Handler<Disconnect> for WsSession {
     type Result = ();
 
-    fn handle(&mut self, _: GoingAway, ctx: &mut Self::Context) {
+    fn handle(&mut self, msg: Disconnect, ctx: &mut Self::Context) {
         // The Broadcaster has already forgotten this connection.
         self.subscription = None;
-        ctx.close(Some(ws::CloseReason {
-            code: ws::CloseCode::Away,
-            description: Some("server shutting down".into()),
-        }));
+        ctx.close(Some(ws::CloseReason { code: ws::CloseCode::from(msg.code), description: Some(msg.reason.into()) }));
         ctx.stop();
     }
 }

@@ -77,12 +77,10 @@ impl SlotActor {
     }
 }
 
+/// The Lot puts a new actor's first view on the board itself, before the actor runs, so that a
+/// space is readable the moment its creation is answered.
 impl Actor for SlotActor {
     type Context = Context<Self>;
-
-    fn started(&mut self, _: &mut Context<Self>) {
-        self.board.put(self.view.clone());
-    }
 }
 
 impl Handler<Observe> for SlotActor {
