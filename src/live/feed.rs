@@ -25,8 +25,4 @@ impl ChangeFeed {
     pub fn slot_removed(&self, id: i64) {
         self.broadcaster.do_send(SlotRemoved(id));
     }
-
-    pub fn broadcaster(&self) -> &Addr<Broadcaster> {
-        &self.broadcaster
-    }
 }
