@@ -3,28 +3,9 @@
 
 mod common;
 
-use std::path::Path;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::*;
-
-fn pg_ctl(cluster: &Path, args: &[&str]) -> std::process::Output {
-    let bin = std::fs::read_dir("/usr/lib/postgresql")
-        .expect("PostgreSQL installed")
-        .flatten()
-        .map(|e| e.path().join("bin/pg_ctl"))
-        .find(|p| p.is_file())
-        .expect("pg_ctl");
-    let mut cmd = if unsafe { libc::geteuid() } == 0 {
-        let mut c = Command::new("runuser");
-        c.args(["-u", "postgres", "--"]).arg(bin);
-        c
-    } else {
-        Command::new(bin)
-    };
-    cmd.current_dir("/").arg("-D").arg(cluster).args(args).output().expect("pg_ctl")
-}
 
 #[tokio::test]
 async fn an_outage_is_a_503_and_loses_nothing() {

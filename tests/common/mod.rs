@@ -164,29 +164,28 @@ impl Drop for Server {
 /// A server that was killed leaves its PostgreSQL behind; stop it so the test leaves nothing.
 pub fn stop_orphan_postgres(data_dir: &Path) {
     let cluster = data_dir.join("postgres");
-    if !cluster.join("postmaster.pid").exists() {
-        return;
+    if cluster.join("postmaster.pid").exists() {
+        let _ = pg_ctl(&cluster, &["stop", "-m", "immediate"]);
     }
-    let pg_ctl = ["/usr/local/bin/pg_ctl", "/usr/bin/pg_ctl"]
-        .into_iter()
-        .map(PathBuf::from)
-        .chain(
-            std::fs::read_dir("/usr/lib/postgresql")
-                .into_iter()
-                .flatten()
-                .flatten()
-                .map(|e| e.path().join("bin/pg_ctl")),
-        )
-        .find(|p| p.is_file());
-    if let Some(pg_ctl) = pg_ctl {
-        let mut cmd = Command::new("runuser");
-        if unsafe { libc::geteuid() } == 0 {
-            cmd.args(["-u", "postgres", "--"]).arg(pg_ctl);
-        } else {
-            cmd = Command::new(pg_ctl);
-        }
-        let _ = cmd.arg("-D").arg(&cluster).args(["stop", "-m", "immediate"]).output();
-    }
+}
+
+/// Runs the installed `pg_ctl` on a cluster, as the `postgres` user when the tests run as root
+/// (as the server itself does).
+pub fn pg_ctl(cluster: &Path, args: &[&str]) -> std::process::Output {
+    let bin = std::fs::read_dir("/usr/lib/postgresql")
+        .expect("PostgreSQL installed under /usr/lib/postgresql")
+        .flatten()
+        .map(|e| e.path().join("bin/pg_ctl"))
+        .find(|p| p.is_file())
+        .expect("pg_ctl");
+    let mut cmd = if unsafe { libc::geteuid() } == 0 {
+        let mut c = Command::new("runuser");
+        c.args(["-u", "postgres", "--"]).arg(bin);
+        c
+    } else {
+        Command::new(bin)
+    };
+    cmd.current_dir("/").arg("-D").arg(cluster).args(args).output().expect("run pg_ctl")
 }
 
 pub fn client() -> reqwest::Client {
