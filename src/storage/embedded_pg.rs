@@ -63,12 +63,15 @@ impl EmbeddedPostgres {
         let lock = lock_data_dir(&data_dir)?;
         let cluster = data_dir.join("postgres");
         let run_as = if unsafe { libc::geteuid() } == 0 { Some(postgres_user()?) } else { None };
-        let password = read_or_create_password(&data_dir.join("postgres-password"))?;
-
+        let password_file = data_dir.join("postgres-password");
         let mut pg = EmbeddedPostgres { _lock: lock, bin_dir, cluster, run_as, url: String::new(), running: false };
-        if !pg.cluster.join("PG_VERSION").is_file() {
+        let password = if pg.cluster.join("PG_VERSION").is_file() {
+            read_password(&password_file)?
+        } else {
+            let password = create_password(&password_file)?;
             pg.init(&password)?;
-        }
+            password
+        };
         if let Some((uid, gid)) = pg.run_as {
             // A cluster made by an earlier run as another user, or copied in, must be the server's.
             chown_recursive(&pg.cluster, uid, gid)?;
@@ -258,13 +261,16 @@ fn chown_recursive(path: &Path, uid: u32, gid: u32) -> Result<(), EmbeddedPgErro
     Ok(())
 }
 
-fn read_or_create_password(path: &Path) -> Result<String, EmbeddedPgError> {
-    if let Ok(existing) = std::fs::read_to_string(path) {
-        let existing = existing.trim().to_string();
-        if !existing.is_empty() {
-            return Ok(existing);
-        }
-    }
+/// The password the cluster was made with; without it the cluster cannot be entered.
+fn read_password(path: &Path) -> Result<String, EmbeddedPgError> {
+    let password = std::fs::read_to_string(path).map_err(io(format!(
+        "reading {} (the private cluster's password; without it, move the cluster away to start afresh)",
+        path.display()
+    )))?;
+    Ok(password.trim().to_string())
+}
+
+fn create_password(path: &Path) -> Result<String, EmbeddedPgError> {
     let password = Alphanumeric.sample_string(&mut rand::rng(), 32);
     use std::io::Write;
     use std::os::unix::fs::OpenOptionsExt;
