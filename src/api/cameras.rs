@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::error::{ApiError, ErrorBody};
-use super::slots::check_label;
+use super::text::{check_label, check_name};
 use super::AppState;
 use crate::camera::id::CameraId;
 use crate::parking::geometry::Polygon;
@@ -14,8 +14,6 @@ use crate::parking::pklot;
 use crate::parking::state::SlotView;
 use crate::storage::cameras;
 use crate::storage::models::CameraRow;
-
-const MAX_NAME_LEN: usize = 200;
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Camera {
@@ -56,13 +54,6 @@ pub struct CameraEdit {
         pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$"
     )]
     name: String,
-}
-
-fn check_name(name: &str) -> Result<(), ApiError> {
-    if name.trim().is_empty() || name.chars().count() > MAX_NAME_LEN || name.chars().any(char::is_control) {
-        return Err(ApiError::bad("invalid_name", format!("a name is 1 to {MAX_NAME_LEN} printable characters")));
-    }
-    Ok(())
 }
 
 /// The camera as answered, with the number of spaces the lot has on it now.

@@ -7,6 +7,7 @@ pub mod openapi;
 pub mod sessions;
 pub mod slots;
 pub mod stats;
+pub mod text;
 
 use std::sync::Arc;
 

@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::error::{ApiError, ErrorBody};
+use super::text::check_label;
 use super::AppState;
 use crate::parking::geometry::Polygon;
 use crate::parking::slot::Observe;
@@ -13,7 +14,6 @@ use crate::parking::state::{SlotState, SlotView, Source};
 
 /// Observations further ahead than this are refused: the sender's clock is wrong.
 const MAX_CLOCK_SKEW: Duration = Duration::seconds(60);
-pub const MAX_LABEL_LEN: usize = 64;
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
@@ -210,11 +210,4 @@ pub async fn edit(
 pub async fn remove(state: web::Data<AppState>, id: web::Path<i64>) -> Result<HttpResponse, ApiError> {
     state.lot.delete_slot(id.into_inner()).await?;
     Ok(HttpResponse::NoContent().finish())
-}
-
-pub fn check_label(label: &str) -> Result<(), ApiError> {
-    if label.trim().is_empty() || label.chars().count() > MAX_LABEL_LEN || label.chars().any(char::is_control) {
-        return Err(ApiError::bad("invalid_label", format!("a label is 1 to {MAX_LABEL_LEN} printable characters")));
-    }
-    Ok(())
 }
