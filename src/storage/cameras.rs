@@ -27,33 +27,51 @@ pub async fn get(conn: &mut Conn, id: &str) -> Result<Option<CameraRow>, DbError
     Ok(cameras::table.find(id).select(CameraRow::as_select()).first(conn).await.optional()?)
 }
 
-pub async fn insert(conn: &mut Conn, id: &str, name: &str) -> Result<CameraRow, DbError> {
-    Ok(diesel::insert_into(cameras::table)
-        .values(NewCamera { id, name })
-        .returning(CameraRow::as_returning())
-        .get_result(conn)
-        .await?)
+pub async fn insert(conn: &mut Conn, new: &NewCamera<'_>) -> Result<CameraRow, DbError> {
+    Ok(diesel::insert_into(cameras::table).values(new).returning(CameraRow::as_returning()).get_result(conn).await?)
 }
 
-/// Creates the camera or gives it the declared name; used for cameras declared in the config.
-pub async fn upsert(conn: &mut Conn, id: &str, name: &str) -> Result<CameraRow, DbError> {
+/// Creates the camera or gives it the declared name and source (and token, when one is declared);
+/// used for cameras declared in the config.
+pub async fn upsert(conn: &mut Conn, new: &NewCamera<'_>) -> Result<CameraRow, DbError> {
+    let token = cameras::token_sha256.eq(diesel::dsl::sql::<diesel::sql_types::Nullable<diesel::sql_types::Text>>(
+        "COALESCE(excluded.token_sha256, cameras.token_sha256)",
+    ));
     Ok(diesel::insert_into(cameras::table)
-        .values(NewCamera { id, name })
+        .values(new)
         .on_conflict(cameras::id)
         .do_update()
-        .set((cameras::name.eq(name), cameras::updated_at.eq(diesel::dsl::now)))
+        .set((
+            cameras::name.eq(new.name),
+            cameras::source.eq(&new.source),
+            token,
+            cameras::updated_at.eq(diesel::dsl::now),
+        ))
         .returning(CameraRow::as_returning())
         .get_result(conn)
         .await?)
 }
 
-pub async fn rename(conn: &mut Conn, id: &str, name: &str) -> Result<Option<CameraRow>, DbError> {
+pub async fn update(
+    conn: &mut Conn,
+    id: &str,
+    name: &str,
+    source: &serde_json::Value,
+) -> Result<Option<CameraRow>, DbError> {
     Ok(diesel::update(cameras::table.find(id))
-        .set((cameras::name.eq(name), cameras::updated_at.eq(diesel::dsl::now)))
+        .set((cameras::name.eq(name), cameras::source.eq(source), cameras::updated_at.eq(diesel::dsl::now)))
         .returning(CameraRow::as_returning())
         .get_result(conn)
         .await
         .optional()?)
+}
+
+pub async fn set_token(conn: &mut Conn, id: &str, token_sha256: &str) -> Result<bool, DbError> {
+    Ok(diesel::update(cameras::table.find(id))
+        .set((cameras::token_sha256.eq(token_sha256), cameras::updated_at.eq(diesel::dsl::now)))
+        .execute(conn)
+        .await?
+        > 0)
 }
 
 /// Deletes the camera with its slots, their sessions and events (by cascade).

@@ -1,8 +1,10 @@
 //! Everything that is kept: PostgreSQL through diesel_async, and the private server it can run.
 
 pub mod cameras;
+pub mod captures;
 pub mod db;
 pub mod embedded_pg;
+pub mod images;
 pub mod models;
 pub mod schema;
 pub mod sessions;

@@ -3,7 +3,7 @@
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 
-use super::schema::{cameras, parking_sessions, slot_events, slots};
+use super::schema::{cameras, captures, parking_sessions, slot_events, slots};
 
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = cameras)]
@@ -12,6 +12,8 @@ pub struct CameraRow {
     pub name: String,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    pub source: serde_json::Value,
+    pub token_sha256: Option<String>,
 }
 
 #[derive(Debug, Insertable)]
@@ -19,6 +21,35 @@ pub struct CameraRow {
 pub struct NewCamera<'a> {
     pub id: &'a str,
     pub name: &'a str,
+    pub source: serde_json::Value,
+    pub token_sha256: Option<&'a str>,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = captures)]
+pub struct CaptureRow {
+    pub id: i64,
+    pub camera_id: String,
+    pub storage_key: String,
+    pub taken_at: DateTime<Utc>,
+    pub size_bytes: i64,
+    pub width: i32,
+    pub height: i32,
+    pub sha256: String,
+    pub reason: String,
+}
+
+#[derive(Debug, Insertable)]
+#[diesel(table_name = captures)]
+pub struct NewCapture<'a> {
+    pub camera_id: &'a str,
+    pub storage_key: &'a str,
+    pub taken_at: DateTime<Utc>,
+    pub size_bytes: i64,
+    pub width: i32,
+    pub height: i32,
+    pub sha256: &'a str,
+    pub reason: &'a str,
 }
 
 #[derive(Debug, Clone, Queryable, Selectable)]

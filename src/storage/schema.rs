@@ -6,6 +6,8 @@ diesel::table! {
         name -> Text,
         created_at -> Timestamptz,
         updated_at -> Timestamptz,
+        source -> Jsonb,
+        token_sha256 -> Nullable<Text>,
     }
 }
 
@@ -19,6 +21,7 @@ diesel::table! {
         width -> Int4,
         height -> Int4,
         sha256 -> Text,
+        reason -> Text,
     }
 }
 

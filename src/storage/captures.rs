@@ -1,0 +1,107 @@
+//! Capture rows: which JPEGs were kept, where in the image store, and what they show.
+
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use diesel_async::RunQueryDsl;
+
+use super::db::{Conn, DbError};
+use super::models::{CaptureRow, NewCapture};
+use super::schema::captures;
+
+#[derive(Debug, Default, Clone)]
+pub struct CaptureFilter {
+    pub camera_id: Option<String>,
+    /// Taken at or after.
+    pub from: Option<DateTime<Utc>>,
+    /// Taken before.
+    pub to: Option<DateTime<Utc>>,
+    /// Continue after this (taken_at, id), exclusive, newest first.
+    pub after: Option<(DateTime<Utc>, i64)>,
+    pub limit: i64,
+}
+
+/// Records a stored image; a second record of the same key returns the first one's row.
+pub async fn insert(conn: &mut Conn, new: &NewCapture<'_>) -> Result<CaptureRow, DbError> {
+    let inserted = diesel::insert_into(captures::table)
+        .values(new)
+        .on_conflict(captures::storage_key)
+        .do_nothing()
+        .returning(CaptureRow::as_returning())
+        .get_result(conn)
+        .await
+        .optional()?;
+    match inserted {
+        Some(row) => Ok(row),
+        None => Ok(captures::table
+            .filter(captures::storage_key.eq(new.storage_key))
+            .select(CaptureRow::as_select())
+            .first(conn)
+            .await?),
+    }
+}
+
+pub async fn list(conn: &mut Conn, f: &CaptureFilter) -> Result<Vec<CaptureRow>, DbError> {
+    let mut q = captures::table.select(CaptureRow::as_select()).into_boxed();
+    if let Some(camera) = &f.camera_id {
+        q = q.filter(captures::camera_id.eq(camera.clone()));
+    }
+    if let Some(from) = f.from {
+        q = q.filter(captures::taken_at.ge(from));
+    }
+    if let Some(to) = f.to {
+        q = q.filter(captures::taken_at.lt(to));
+    }
+    if let Some((t, id)) = f.after {
+        q = q.filter(captures::taken_at.lt(t).or(captures::taken_at.eq(t).and(captures::id.lt(id))));
+    }
+    Ok(q.order((captures::taken_at.desc(), captures::id.desc())).limit(f.limit).load(conn).await?)
+}
+
+pub async fn get(conn: &mut Conn, id: i64) -> Result<Option<CaptureRow>, DbError> {
+    Ok(captures::table.find(id).select(CaptureRow::as_select()).first(conn).await.optional()?)
+}
+
+/// Storage keys of every capture of a camera (to delete its images along with it).
+pub async fn keys_of_camera(conn: &mut Conn, camera_id: &str) -> Result<Vec<String>, DbError> {
+    Ok(captures::table.filter(captures::camera_id.eq(camera_id)).select(captures::storage_key).load(conn).await?)
+}
+
+#[derive(QueryableByName)]
+struct Expired {
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    id: i64,
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    storage_key: String,
+}
+
+/// Up to `limit` captures the retention rules let go: older than `max_age`, or beyond the newest
+/// `max_per_camera` of their camera (0 disables a rule).
+pub async fn expired(
+    conn: &mut Conn,
+    max_age: Option<chrono::Duration>,
+    max_per_camera: u64,
+    limit: i64,
+) -> Result<Vec<(i64, String)>, DbError> {
+    let cutoff = max_age.map(|a| Utc::now() - a);
+    let per_camera = if max_per_camera == 0 { i64::MAX } else { max_per_camera.min(i64::MAX as u64) as i64 };
+    let rows: Vec<Expired> = diesel::sql_query(
+        "SELECT id, storage_key FROM (
+             SELECT id, storage_key, taken_at,
+                    row_number() OVER (PARTITION BY camera_id ORDER BY taken_at DESC, id DESC) AS rank
+             FROM captures
+         ) ranked
+         WHERE rank > $1 OR taken_at < COALESCE($2, '-infinity'::timestamptz)
+         ORDER BY taken_at
+         LIMIT $3",
+    )
+    .bind::<diesel::sql_types::BigInt, _>(per_camera)
+    .bind::<diesel::sql_types::Nullable<diesel::sql_types::Timestamptz>, _>(cutoff)
+    .bind::<diesel::sql_types::BigInt, _>(limit)
+    .load(conn)
+    .await?;
+    Ok(rows.into_iter().map(|r| (r.id, r.storage_key)).collect())
+}
+
+pub async fn delete(conn: &mut Conn, ids: &[i64]) -> Result<usize, DbError> {
+    Ok(diesel::delete(captures::table.filter(captures::id.eq_any(ids))).execute(conn).await?)
+}
