@@ -15,6 +15,9 @@ pub struct Config {
     pub database: DatabaseConfig,
     pub live: LiveConfig,
     pub log: LogConfig,
+    pub capture: CaptureConfig,
+    pub archive: ArchiveConfig,
+    pub storage: crate::storage::images::StorageConfig,
     /// Cameras declared in the file; created (or renamed) at start, never deleted by a restart.
     pub cameras: Vec<CameraDecl>,
 }
@@ -53,6 +56,42 @@ pub struct LiveConfig {
     pub client_timeout_s: u64,
 }
 
+/// How frames are taken from cameras.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CaptureConfig {
+    /// A pulled camera that delivers no frame for this long is reconnected; a pushing camera
+    /// that sends none for this long is shown offline.
+    pub stall_timeout_s: u64,
+    /// Time allowed to connect to a camera and get its answer's headers.
+    pub connect_timeout_s: u64,
+    /// First wait before reconnecting a failed camera; it doubles per failure up to the maximum.
+    pub backoff_initial_ms: u64,
+    pub backoff_max_ms: u64,
+    /// Largest JPEG accepted from a camera, pushed or pulled.
+    pub max_frame_bytes: usize,
+    /// How often each camera's status (fps, newest frame) is re-sent to dashboards.
+    pub status_interval_s: u64,
+}
+
+/// Which frames are kept as captures in the image store, and for how long.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ArchiveConfig {
+    /// Keep one frame of each camera this often; 0 keeps none on a timer.
+    pub interval_s: u64,
+    /// Keep every frame a camera pushes.
+    pub keep_pushed: bool,
+    /// Frames waiting for the image store (during an outage); the oldest is dropped beyond this.
+    pub queue_limit: usize,
+    /// Captures older than this are deleted; 0 keeps them regardless of age.
+    pub max_age_days: u32,
+    /// Each camera keeps at most this many captures, the newest; 0 means no limit.
+    pub max_per_camera: u64,
+    /// How often the retention rules are applied.
+    pub sweep_interval_s: u64,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum LogFormat {
@@ -75,6 +114,12 @@ pub struct LogConfig {
 pub struct CameraDecl {
     pub id: crate::camera::id::CameraId,
     pub name: String,
+    /// Where its frames come from; a camera that pushes when absent.
+    #[serde(default)]
+    pub source: crate::camera::source::CameraSource,
+    /// A file holding the device token the camera pushes frames with.
+    #[serde(default)]
+    pub token_file: Option<PathBuf>,
     /// A PKLot XML file whose spaces become this camera's slots (created or updated by label).
     #[serde(default)]
     pub pklot: Option<PathBuf>,
@@ -88,6 +133,9 @@ impl Default for Config {
             database: DatabaseConfig::default(),
             live: LiveConfig::default(),
             log: LogConfig::default(),
+            capture: CaptureConfig::default(),
+            archive: ArchiveConfig::default(),
+            storage: Default::default(),
             cameras: Vec::new(),
         }
     }
@@ -114,6 +162,32 @@ impl Default for DatabaseConfig {
 impl Default for LiveConfig {
     fn default() -> Self {
         LiveConfig { heartbeat_interval_s: 5, client_timeout_s: 15 }
+    }
+}
+
+impl Default for CaptureConfig {
+    fn default() -> Self {
+        CaptureConfig {
+            stall_timeout_s: 10,
+            connect_timeout_s: 10,
+            backoff_initial_ms: 500,
+            backoff_max_ms: 30_000,
+            max_frame_bytes: 4 * 1024 * 1024,
+            status_interval_s: 5,
+        }
+    }
+}
+
+impl Default for ArchiveConfig {
+    fn default() -> Self {
+        ArchiveConfig {
+            interval_s: 60,
+            keep_pushed: true,
+            queue_limit: 256,
+            max_age_days: 30,
+            max_per_camera: 10_000,
+            sweep_interval_s: 600,
+        }
     }
 }
 

@@ -14,6 +14,12 @@ pub struct Metrics {
     pub slot_changes: IntCounterVec,
     pub slots: IntGaugeVec,
     pub db_connections: IntGaugeVec,
+    pub camera_frames: IntCounterVec,
+    pub stream_viewers: IntGauge,
+    pub archive_queue: IntGauge,
+    pub captures_stored: IntCounter,
+    pub captures_dropped: IntCounterVec,
+    pub captures_expired: IntCounter,
 }
 
 impl Metrics {
@@ -42,6 +48,25 @@ impl Metrics {
             IntGaugeVec::new(Opts::new("slots", "Spaces by state"), &["state"]).expect("static metric definition");
         let db_connections = IntGaugeVec::new(Opts::new("db_connections", "Database pool connections"), &["kind"])
             .expect("static metric definition");
+        let camera_frames = IntCounterVec::new(
+            Opts::new("camera_frames_total", "Frames received from cameras, by camera and how they came"),
+            &["camera", "source"],
+        )
+        .expect("static metric definition");
+        let stream_viewers = IntGauge::new("stream_viewers", "Clients watching a camera's MJPEG stream")
+            .expect("static metric definition");
+        let archive_queue =
+            IntGauge::new("archive_queue", "Captures waiting for the image store").expect("static metric definition");
+        let captures_stored =
+            IntCounter::new("captures_stored_total", "Captures written to the image store and recorded")
+                .expect("static metric definition");
+        let captures_dropped = IntCounterVec::new(
+            Opts::new("captures_dropped_total", "Captures given up, by reason (queue_full, refused)"),
+            &["reason"],
+        )
+        .expect("static metric definition");
+        let captures_expired = IntCounter::new("captures_expired_total", "Captures deleted by the retention rules")
+            .expect("static metric definition");
         for c in [
             Box::new(http_requests.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(http_duration.clone()),
@@ -50,10 +75,31 @@ impl Metrics {
             Box::new(slot_changes.clone()),
             Box::new(slots.clone()),
             Box::new(db_connections.clone()),
+            Box::new(camera_frames.clone()),
+            Box::new(stream_viewers.clone()),
+            Box::new(archive_queue.clone()),
+            Box::new(captures_stored.clone()),
+            Box::new(captures_dropped.clone()),
+            Box::new(captures_expired.clone()),
         ] {
             registry.register(c).expect("each metric is registered once");
         }
-        Metrics { registry, http_requests, http_duration, ws_clients, ws_messages, slot_changes, slots, db_connections }
+        Metrics {
+            registry,
+            http_requests,
+            http_duration,
+            ws_clients,
+            ws_messages,
+            slot_changes,
+            slots,
+            db_connections,
+            camera_frames,
+            stream_viewers,
+            archive_queue,
+            captures_stored,
+            captures_dropped,
+            captures_expired,
+        }
     }
 
     pub fn render(&self) -> String {

@@ -42,6 +42,13 @@ impl TryFrom<String> for CameraId {
     }
 }
 
+impl std::str::FromStr for CameraId {
+    type Err = InvalidCameraId;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        CameraId::new(s)
+    }
+}
+
 impl From<CameraId> for String {
     fn from(id: CameraId) -> String {
         id.0

@@ -1,7 +1,7 @@
 //! One actor that turns slot changes into WebSocket messages: each change is serialised once and
 //! handed to every connection's outbox.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -10,6 +10,7 @@ use bytestring::ByteString;
 
 use super::events::{Event, Stats};
 use super::outbox::{Key, Outbox};
+use crate::camera::feed::CameraStatus;
 use crate::metrics::Metrics;
 use crate::parking::board::SlotBoard;
 use crate::parking::state::SlotView;
@@ -66,6 +67,14 @@ pub struct SlotChanged {
 #[rtype(result = "()")]
 pub struct SlotRemoved(pub i64);
 
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct CameraChanged(pub CameraStatus);
+
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct CameraRemoved(pub String);
+
 struct Client {
     outbox: Arc<Outbox>,
     wake: Recipient<Wake>,
@@ -77,6 +86,8 @@ pub struct Broadcaster {
     db: Db,
     metrics: Metrics,
     clients: HashMap<u64, Client>,
+    /// The newest status of every camera, for snapshots.
+    cameras: BTreeMap<String, CameraStatus>,
     next_client: u64,
     seq: u64,
     day: DayFigures,
@@ -92,6 +103,7 @@ impl Broadcaster {
             db,
             metrics,
             clients: HashMap::new(),
+            cameras: BTreeMap::new(),
             next_client: 0,
             seq: 0,
             day: DayFigures::default(),
@@ -178,7 +190,12 @@ impl Handler<Subscribe> for Broadcaster {
         self.next_client += 1;
         let views = self.board.list();
         let stats = self.stats();
-        let snapshot = Event::Snapshot { slots: views.iter().map(|v| v.as_ref()).collect(), stats: &stats }.to_frame();
+        let snapshot = Event::Snapshot {
+            slots: views.iter().map(|v| v.as_ref()).collect(),
+            stats: &stats,
+            cameras: self.cameras.values().collect(),
+        }
+        .to_frame();
         self.seq += 1;
         if msg.outbox.reset(self.seq, snapshot) {
             msg.wake.do_send(Wake);
@@ -220,6 +237,25 @@ impl Handler<SlotRemoved> for Broadcaster {
     fn handle(&mut self, msg: SlotRemoved, _: &mut Context<Self>) {
         self.publish(Key::Slot(msg.0), Event::SlotRemoved { id: msg.0 }.to_frame());
         self.publish_stats();
+    }
+}
+
+impl Handler<CameraChanged> for Broadcaster {
+    type Result = ();
+
+    fn handle(&mut self, msg: CameraChanged, _: &mut Context<Self>) {
+        let status = msg.0;
+        self.publish(Key::Camera(status.id.clone()), Event::Camera { camera: &status }.to_frame());
+        self.cameras.insert(status.id.clone(), status);
+    }
+}
+
+impl Handler<CameraRemoved> for Broadcaster {
+    type Result = ();
+
+    fn handle(&mut self, msg: CameraRemoved, _: &mut Context<Self>) {
+        self.cameras.remove(&msg.0);
+        self.publish(Key::Camera(msg.0.clone()), Event::CameraRemoved { id: &msg.0 }.to_frame());
     }
 }
 

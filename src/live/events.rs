@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use bytestring::ByteString;
 use serde::Serialize;
 
+use crate::camera::feed::CameraStatus;
 use crate::parking::board::{Counts, SlotBoard};
 use crate::parking::state::SlotView;
 use crate::storage::stats::DayFigures;
@@ -36,6 +37,7 @@ pub enum Event<'a> {
     Snapshot {
         slots: Vec<&'a SlotView>,
         stats: &'a Stats,
+        cameras: Vec<&'a CameraStatus>,
     },
     Slot {
         slot: &'a SlotView,
@@ -45,6 +47,13 @@ pub enum Event<'a> {
     },
     Stats {
         stats: &'a Stats,
+    },
+    /// A camera's health changed, or its figures (fps, newest frame) moved.
+    Camera {
+        camera: &'a CameraStatus,
+    },
+    CameraRemoved {
+        id: &'a str,
     },
 }
 

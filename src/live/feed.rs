@@ -5,7 +5,8 @@ use std::sync::Arc;
 
 use actix::Addr;
 
-use super::broadcaster::{Broadcaster, SlotChanged, SlotRemoved};
+use super::broadcaster::{Broadcaster, CameraChanged, CameraRemoved, SlotChanged, SlotRemoved};
+use crate::camera::feed::CameraStatus;
 use crate::parking::state::SlotView;
 
 #[derive(Clone)]
@@ -24,5 +25,13 @@ impl ChangeFeed {
 
     pub fn slot_removed(&self, id: i64) {
         self.broadcaster.do_send(SlotRemoved(id));
+    }
+
+    pub fn camera_changed(&self, status: CameraStatus) {
+        self.broadcaster.do_send(CameraChanged(status));
+    }
+
+    pub fn camera_removed(&self, id: String) {
+        self.broadcaster.do_send(CameraRemoved(id));
     }
 }

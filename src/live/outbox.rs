@@ -11,6 +11,7 @@ use parking_lot::Mutex;
 pub enum Key {
     Snapshot,
     Slot(i64),
+    Camera(String),
     Stats,
 }
 

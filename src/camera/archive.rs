@@ -1,0 +1,330 @@
+//! The `Archive` actor keeps the frames worth keeping: it writes each JPEG to the image store and
+//! records it in `captures`, one at a time, in arrival order. The cameras only hand it frames
+//! and never wait for it: while the store (or the database) is out, frames wait in a bounded
+//! queue and the head is retried with backoff; when the queue is full the oldest is dropped.
+//! It also applies the retention rules in the background.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix::prelude::*;
+use sha2::{Digest, Sha256};
+
+use super::backoff::Backoff;
+use super::feed::Frame;
+use crate::config::ArchiveConfig;
+use crate::metrics::Metrics;
+use crate::storage::captures;
+use crate::storage::db::Db;
+use crate::storage::images::ImageStore;
+use crate::storage::models::NewCapture;
+
+/// Why a frame was kept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reason {
+    /// The camera pushed it.
+    Push,
+    /// The periodic keep of a pulled camera.
+    Interval,
+    /// It shows a space changing state.
+    Evidence,
+}
+
+impl Reason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Reason::Push => "push",
+            Reason::Interval => "interval",
+            Reason::Evidence => "evidence",
+        }
+    }
+}
+
+#[derive(Message, Clone)]
+#[rtype(result = "()")]
+pub struct Keep {
+    pub camera: String,
+    pub frame: Arc<Frame>,
+    pub reason: Reason,
+}
+
+/// Deletes images whose rows are gone (the camera was deleted).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Forget(pub Vec<String>);
+
+/// Applies the retention rules now (tests and the periodic sweep).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Sweep;
+
+/// Where a kept frame's image lives in the store: by camera and UTC day, then time and content.
+pub fn storage_key(camera: &str, frame: &Frame, sha256_hex: &str) -> String {
+    format!(
+        "captures/{camera}/{}-{}.jpg",
+        frame.taken_at.format("%Y/%m/%d/%H%M%S%.6f"),
+        &sha256_hex[..16.min(sha256_hex.len())]
+    )
+}
+
+pub struct Archive {
+    store: ImageStore,
+    db: Db,
+    metrics: Metrics,
+    config: ArchiveConfig,
+    queue: VecDeque<Keep>,
+    forget: VecDeque<String>,
+    busy: bool,
+    failures: u32,
+    backoff: Backoff,
+    sweeping: bool,
+}
+
+enum Outcome {
+    Stored,
+    /// The store or the database is out: keep the frame and retry.
+    Retry(String),
+    /// This frame can never be stored (its camera is gone, the store refuses the key).
+    Drop(String),
+}
+
+impl Archive {
+    pub fn new(store: ImageStore, db: Db, metrics: Metrics, config: ArchiveConfig) -> Archive {
+        Archive {
+            store,
+            db,
+            metrics,
+            config,
+            queue: VecDeque::new(),
+            forget: VecDeque::new(),
+            busy: false,
+            failures: 0,
+            backoff: Backoff { initial: Duration::from_millis(250), max: Duration::from_secs(30) },
+            sweeping: false,
+        }
+    }
+
+    fn gauge(&self) {
+        self.metrics.archive_queue.set(self.queue.len() as i64);
+    }
+
+    /// Works on the head of the queue unless an attempt is already under way.
+    fn work(&mut self, ctx: &mut Context<Self>) {
+        if self.busy {
+            return;
+        }
+        if let Some(key) = self.forget.pop_front() {
+            self.busy = true;
+            let store = self.store.clone();
+            async move { store.delete(&key).await.map_err(|e| (key, e)) }
+                .into_actor(self)
+                .map(|res, act, ctx| {
+                    act.busy = false;
+                    if let Err((key, e)) = res {
+                        tracing::warn!(key, error = %e, "could not delete an image of a deleted camera");
+                        if e.is_transient() {
+                            act.forget.push_back(key);
+                            return act.retry_later(ctx);
+                        }
+                    }
+                    act.work(ctx);
+                })
+                .spawn(ctx);
+            return;
+        }
+        let Some(item) = self.queue.front().cloned() else { return };
+        self.busy = true;
+        store_one(self.store.clone(), self.db.clone(), item)
+            .into_actor(self)
+            .map(|outcome, act, ctx| {
+                act.busy = false;
+                match outcome {
+                    Outcome::Stored => {
+                        act.queue.pop_front();
+                        act.failures = 0;
+                        act.metrics.captures_stored.inc();
+                        act.gauge();
+                        act.work(ctx);
+                    }
+                    Outcome::Drop(why) => {
+                        act.queue.pop_front();
+                        act.metrics.captures_dropped.with_label_values(&["refused"]).inc();
+                        tracing::warn!(error = %why, "a capture cannot be kept; dropped");
+                        act.gauge();
+                        act.work(ctx);
+                    }
+                    Outcome::Retry(why) => {
+                        if act.failures == 0 {
+                            tracing::warn!(error = %why, queued = act.queue.len(), "image store or database out; captures wait");
+                        }
+                        act.retry_later(ctx);
+                    }
+                }
+            })
+            .spawn(ctx);
+    }
+
+    fn retry_later(&mut self, ctx: &mut Context<Self>) {
+        let delay = self.backoff.delay(self.failures);
+        self.failures = self.failures.saturating_add(1);
+        self.busy = true;
+        ctx.run_later(delay, |act, ctx| {
+            act.busy = false;
+            act.work(ctx);
+        });
+    }
+
+    fn sweep(&mut self, ctx: &mut Context<Self>) {
+        if self.sweeping || (self.config.max_age_days == 0 && self.config.max_per_camera == 0) {
+            return;
+        }
+        self.sweeping = true;
+        let (db, store) = (self.db.clone(), self.store.clone());
+        let max_age = (self.config.max_age_days > 0).then(|| chrono::Duration::days(self.config.max_age_days.into()));
+        let max_per_camera = self.config.max_per_camera;
+        async move { sweep(db, store, max_age, max_per_camera).await }
+            .into_actor(self)
+            .map(|res, act, _| {
+                act.sweeping = false;
+                match res {
+                    Ok(0) => {}
+                    Ok(n) => {
+                        act.metrics.captures_expired.inc_by(n as u64);
+                        tracing::info!(deleted = n, "captures past retention deleted");
+                    }
+                    Err(e) => tracing::warn!(error = %e, "retention sweep stopped; it runs again later"),
+                }
+            })
+            .spawn(ctx);
+    }
+}
+
+async fn store_one(store: ImageStore, db: Db, item: Keep) -> Outcome {
+    let frame = &item.frame;
+    let sha = hex(&Sha256::digest(&frame.jpeg));
+    let key = storage_key(&item.camera, frame, &sha);
+    if let Err(e) = store.put(&key, frame.jpeg.clone(), "image/jpeg").await {
+        return if e.is_transient() { Outcome::Retry(e.to_string()) } else { Outcome::Drop(e.to_string()) };
+    }
+    let row = NewCapture {
+        camera_id: &item.camera,
+        storage_key: &key,
+        taken_at: frame.taken_at,
+        size_bytes: frame.jpeg.len() as i64,
+        width: frame.width.into(),
+        height: frame.height.into(),
+        sha256: &sha,
+        reason: item.reason.as_str(),
+    };
+    let result = match db.conn().await {
+        Ok(mut conn) => captures::insert(&mut conn, &row).await,
+        Err(e) => Err(e),
+    };
+    match result {
+        Ok(_) => Outcome::Stored,
+        // The camera was deleted while its frame waited: the image has no owner.
+        Err(e) if e.violation() == Some(&diesel::result::DatabaseErrorKind::ForeignKeyViolation) => {
+            let _ = store.delete(&key).await;
+            Outcome::Drop(format!("camera {} is gone", item.camera))
+        }
+        Err(e) => Outcome::Retry(e.to_string()),
+    }
+}
+
+/// Deletes what the retention rules let go, images first: a row without its image would be a
+/// broken link, an image without its row is only space, and the next sweep will not see it.
+async fn sweep(
+    db: Db,
+    store: ImageStore,
+    max_age: Option<chrono::Duration>,
+    max_per_camera: u64,
+) -> Result<usize, String> {
+    let mut total = 0;
+    loop {
+        let batch = {
+            let mut conn = db.conn().await.map_err(|e| e.to_string())?;
+            captures::expired(&mut conn, max_age, max_per_camera, 500).await.map_err(|e| e.to_string())?
+        };
+        if batch.is_empty() {
+            return Ok(total);
+        }
+        let mut gone = Vec::with_capacity(batch.len());
+        for (id, key) in &batch {
+            store.delete(key).await.map_err(|e| format!("deleting {key}: {e}"))?;
+            gone.push(*id);
+        }
+        let mut conn = db.conn().await.map_err(|e| e.to_string())?;
+        total += captures::delete(&mut conn, &gone).await.map_err(|e| e.to_string())?;
+    }
+}
+
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+impl Actor for Archive {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        let every = Duration::from_secs(self.config.sweep_interval_s.max(1));
+        ctx.run_later(Duration::from_secs(5), |act, ctx| act.sweep(ctx));
+        ctx.run_interval(every, |act, ctx| act.sweep(ctx));
+    }
+}
+
+impl Handler<Keep> for Archive {
+    type Result = ();
+
+    fn handle(&mut self, msg: Keep, ctx: &mut Context<Self>) {
+        // The head may be in flight; the oldest one waiting behind it is the one to let go.
+        if self.queue.len() >= self.config.queue_limit.max(1) {
+            self.metrics.captures_dropped.with_label_values(&["queue_full"]).inc();
+            if self.busy && self.queue.len() == 1 {
+                return;
+            }
+            self.queue.remove(usize::from(self.busy));
+        }
+        self.queue.push_back(msg);
+        self.gauge();
+        self.work(ctx);
+    }
+}
+
+impl Handler<Forget> for Archive {
+    type Result = ();
+
+    fn handle(&mut self, msg: Forget, ctx: &mut Context<Self>) {
+        self.forget.extend(msg.0);
+        self.work(ctx);
+    }
+}
+
+impl Handler<Sweep> for Archive {
+    type Result = ();
+
+    fn handle(&mut self, _: Sweep, ctx: &mut Context<Self>) {
+        self.sweep(ctx);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_sort_by_camera_and_time() {
+        let frame = Frame {
+            jpeg: bytes::Bytes::new(),
+            width: 1,
+            height: 1,
+            taken_at: chrono::DateTime::from_timestamp_micros(1_700_000_000_123_456).unwrap(),
+            seq: 1,
+        };
+        let sha = hex(&Sha256::digest(b"x"));
+        assert_eq!(
+            storage_key("gate", &frame, &sha),
+            format!("captures/gate/2023/11/14/221320.123456-{}.jpg", &sha[..16])
+        );
+    }
+}

@@ -1,0 +1,169 @@
+//! `Cameras`: every camera this server captures, with its feed, its capture actor and its device
+//! token. It is the one seam that decides which cameras this replica runs; with several
+//! replicas, a lease in Postgres would decide it here.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix::prelude::*;
+use parking_lot::RwLock;
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+
+use super::archive::{hex, Archive, Keep};
+use super::capture::{CaptureActor, CaptureSettings, Retire};
+use super::feed::{CameraFeed, CameraStatus, Health, KeepPolicy};
+use super::id::CameraId;
+use super::source::CameraSource;
+use crate::config::ArchiveConfig;
+use crate::live::feed::ChangeFeed;
+use crate::metrics::Metrics;
+
+struct Entry {
+    feed: Arc<CameraFeed>,
+    capture: Addr<CaptureActor>,
+    source: CameraSource,
+    token_sha256: Option<String>,
+}
+
+pub struct Cameras {
+    /// Capture actors share one arbiter: parsing a stream is light, and they stay off the
+    /// HTTP workers.
+    arbiter: ArbiterHandle,
+    settings: CaptureSettings,
+    changes: ChangeFeed,
+    archive: Addr<Archive>,
+    keep_every: Option<Duration>,
+    keep_pushed: bool,
+    metrics: Metrics,
+    entries: RwLock<HashMap<String, Entry>>,
+}
+
+/// The outcome of checking a device token.
+#[derive(Debug, PartialEq, Eq)]
+pub enum TokenCheck {
+    Valid,
+    Invalid,
+    NoSuchCamera,
+}
+
+/// What a device token is stored as.
+pub fn token_digest(token: &str) -> String {
+    hex(&Sha256::digest(token.as_bytes()))
+}
+
+/// A new device token: 32 random bytes, URL-safe base64.
+pub fn new_token() -> String {
+    use base64::Engine;
+    let bytes: [u8; 32] = rand::random();
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
+impl Cameras {
+    pub fn new(
+        settings: CaptureSettings,
+        archive_config: &ArchiveConfig,
+        changes: ChangeFeed,
+        archive: Addr<Archive>,
+        metrics: Metrics,
+    ) -> Arc<Cameras> {
+        Arc::new(Cameras {
+            arbiter: Arbiter::new().handle(),
+            settings,
+            changes,
+            archive,
+            keep_every: (archive_config.interval_s > 0).then(|| Duration::from_secs(archive_config.interval_s)),
+            keep_pushed: archive_config.keep_pushed,
+            metrics,
+            entries: RwLock::new(HashMap::new()),
+        })
+    }
+
+    /// Starts capturing `id` from `source`, or switches a running camera to it; the camera's feed
+    /// (and so its viewers) carries over a switch.
+    pub fn run(&self, id: &CameraId, source: CameraSource, token_sha256: Option<String>) {
+        let mut entries = self.entries.write();
+        if let Some(entry) = entries.get_mut(id.as_str()) {
+            entry.token_sha256 = token_sha256;
+            if entry.source == source {
+                return;
+            }
+            let old = std::mem::replace(&mut entry.capture, self.start_capture(entry.feed.clone(), source.clone()));
+            entry.source = source;
+            retire(old);
+            return;
+        }
+        let initial = if source.is_pulled() { Health::Connecting } else { Health::Offline };
+        let changes = self.changes.clone();
+        let feed = Arc::new(
+            CameraFeed::new(id.clone(), initial, move |status| changes.camera_changed(status))
+                .with_archive(KeepPolicy {
+                    archive: self.archive.clone().recipient::<Keep>(),
+                    every: self.keep_every,
+                    pushed: self.keep_pushed,
+                })
+                .with_counter(self.metrics.camera_frames.clone()),
+        );
+        let capture = self.start_capture(feed.clone(), source.clone());
+        self.changes.camera_changed(feed.status());
+        entries.insert(id.to_string(), Entry { feed, capture, source, token_sha256 });
+    }
+
+    fn start_capture(&self, feed: Arc<CameraFeed>, source: CameraSource) -> Addr<CaptureActor> {
+        let settings = self.settings;
+        Supervisor::start_in_arbiter(&self.arbiter, move |_| CaptureActor::new(feed, source, settings))
+    }
+
+    /// Stops capturing `id`; its viewers' streams end.
+    pub fn remove(&self, id: &str) {
+        if let Some(entry) = self.entries.write().remove(id) {
+            retire(entry.capture);
+            self.changes.camera_removed(id.to_string());
+        }
+    }
+
+    pub fn feed(&self, id: &str) -> Option<Arc<CameraFeed>> {
+        self.entries.read().get(id).map(|e| e.feed.clone())
+    }
+
+    pub fn status(&self, id: &str) -> Option<CameraStatus> {
+        self.entries.read().get(id).map(|e| e.feed.status())
+    }
+
+    pub fn statuses(&self) -> Vec<CameraStatus> {
+        let mut all: Vec<CameraStatus> = self.entries.read().values().map(|e| e.feed.status()).collect();
+        all.sort_by(|a, b| a.id.cmp(&b.id));
+        all
+    }
+
+    pub fn source(&self, id: &str) -> Option<CameraSource> {
+        self.entries.read().get(id).map(|e| e.source.clone())
+    }
+
+    pub fn set_token(&self, id: &str, token_sha256: Option<String>) {
+        if let Some(e) = self.entries.write().get_mut(id) {
+            e.token_sha256 = token_sha256;
+        }
+    }
+
+    /// Compares digests in constant time, so the answer's timing says nothing about the token.
+    pub fn check_token(&self, id: &str, presented: &str) -> TokenCheck {
+        let entries = self.entries.read();
+        let Some(entry) = entries.get(id) else { return TokenCheck::NoSuchCamera };
+        let Some(expected) = &entry.token_sha256 else { return TokenCheck::Invalid };
+        let digest = token_digest(presented);
+        if bool::from(digest.as_bytes().ct_eq(expected.as_bytes())) {
+            TokenCheck::Valid
+        } else {
+            TokenCheck::Invalid
+        }
+    }
+}
+
+/// The address is dropped right after the message, so the supervisor sees no one left to
+/// restart the actor for.
+fn retire(capture: Addr<CaptureActor>) {
+    capture.do_send(Retire);
+    drop(capture);
+}
