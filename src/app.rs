@@ -9,7 +9,13 @@ use actix_web::{web, App, HttpServer};
 use futures_util::FutureExt;
 
 use crate::api::{self, AppState};
-use crate::config::Config;
+use crate::camera::archive::Archive;
+use crate::camera::capture::CaptureSettings;
+use crate::camera::id::CameraId;
+use crate::camera::registry::{token_digest, Cameras};
+use crate::camera::sim;
+use crate::camera::source::CameraSource;
+use crate::config::{CameraDecl, Config};
 use crate::live::broadcaster::{Broadcaster, CloseAll};
 use crate::live::feed::ChangeFeed;
 use crate::live::ws::WsSettings;
@@ -19,6 +25,8 @@ use crate::parking::lot::{Lot, LotError};
 use crate::parking::pklot;
 use crate::storage::cameras;
 use crate::storage::db::{Db, DbError};
+use crate::storage::images::{ImageStore, StoreError};
+use crate::storage::models::NewCamera;
 
 #[derive(Debug, thiserror::Error)]
 pub enum AppError {
@@ -28,6 +36,8 @@ pub enum AppError {
     Lot(#[from] LotError),
     #[error("camera {camera} declared in the config: {detail}")]
     DeclaredCamera { camera: String, detail: String },
+    #[error("image store: {0}")]
+    Images(#[from] StoreError),
     #[error("HTTP server: {0}")]
     Http(#[from] std::io::Error),
 }
@@ -35,10 +45,25 @@ pub enum AppError {
 /// Runs the server on the current actix system until it is told to stop (SIGINT, SIGTERM).
 /// `on_listening` is called with the address actually bound (the port may have been 0).
 pub async fn run(
-    config: Config,
+    mut config: Config,
     database_url: &str,
+    replay: Option<ReplaySetup>,
     on_listening: impl FnOnce(std::net::SocketAddr),
 ) -> Result<(), AppError> {
+    let _replay_server = match replay {
+        // The demo camera is a convenience: without its frames the server still runs.
+        Some(setup) if config.cameras.is_empty() => match start_replay(&setup) {
+            Ok((decl, server)) => {
+                config.cameras.push(decl);
+                Some(server)
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "the replayed camera cannot start; serving without it");
+                None
+            }
+        },
+        _ => None,
+    };
     let config = Arc::new(config);
     let db =
         Db::connect(database_url, config.database.pool_size, Duration::from_secs(config.database.acquire_timeout_s))?;
@@ -53,10 +78,33 @@ pub async fn run(
         })
     };
     let feed = ChangeFeed::new(broadcaster.clone());
-    let lot = Lot::start(db.clone(), board.clone(), feed, metrics.clone()).await?;
+    let lot = Lot::start(db.clone(), board.clone(), feed.clone(), metrics.clone()).await?;
+    let images = ImageStore::open(&config.storage, &config.data_dir).await?;
+    tracing::info!(store = %images.describe(), "captures go to the image store");
+    let archive = {
+        let (images, db, metrics, archive_config) =
+            (images.clone(), db.clone(), metrics.clone(), config.archive.clone());
+        Archive::start_in_arbiter(&Arbiter::new().handle(), move |_| Archive::new(images, db, metrics, archive_config))
+    };
+    let cameras = Cameras::new(
+        CaptureSettings::from_config(&config.capture),
+        &config.archive,
+        feed,
+        archive.clone(),
+        metrics.clone(),
+    );
     declare_cameras(&config, &db, &lot).await?;
+    start_cameras(&db, &cameras).await?;
 
-    let state = web::Data::new(AppState { lot, db, metrics: metrics.clone(), config: config.clone() });
+    let state = web::Data::new(AppState {
+        lot,
+        cameras,
+        archive,
+        images,
+        db,
+        metrics: metrics.clone(),
+        config: config.clone(),
+    });
     let ws_settings = web::Data::new(WsSettings {
         broadcaster: broadcaster.clone(),
         heartbeat: Duration::from_secs(config.live.heartbeat_interval_s.max(1)),
@@ -118,13 +166,89 @@ async fn stop_signal() -> std::io::Result<&'static str> {
     }
 }
 
+/// The demo's camera: recorded frames served as an ESP32-style MJPEG stream in this process.
+pub struct ReplaySetup {
+    pub dirs: Vec<std::path::PathBuf>,
+    pub fps: f64,
+}
+
+/// The camera id the replayed camera gets.
+pub const REPLAY_CAMERA: &str = "replay";
+
+fn start_replay(setup: &ReplaySetup) -> Result<(CameraDecl, actix_web::dev::ServerHandle), AppError> {
+    let fail = |detail: String| AppError::DeclaredCamera { camera: REPLAY_CAMERA.into(), detail };
+    let frames = sim::load_frames(&setup.dirs).map_err(|e| fail(format!("{e:#}")))?;
+    let replay = sim::Replay::new(frames, setup.fps).map_err(|e| fail(e.to_string()))?;
+    let n = replay.len();
+    let (addr, server) = sim::serve(replay, ([127, 0, 0, 1], 0).into())?;
+    let handle = server.handle();
+    actix_web::rt::spawn(server);
+    // The spaces come from the first annotation beside the first folder's frames.
+    let pklot = setup.dirs.first().and_then(|d| {
+        let mut xmls: Vec<_> = std::fs::read_dir(d.join("bounding_boxes"))
+            .ok()?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|x| x == "xml"))
+            .collect();
+        xmls.sort();
+        xmls.into_iter().next()
+    });
+    let names: Vec<String> =
+        setup.dirs.iter().filter_map(|d| d.file_name().map(|n| n.to_string_lossy().into_owned())).collect();
+    tracing::info!(frames = n, fps = setup.fps, stream = %format!("http://{addr}/stream"), "replayed camera playing");
+    let decl = CameraDecl {
+        id: REPLAY_CAMERA.parse().map_err(|e| fail(format!("{e}")))?,
+        name: format!("Replayed camera ({})", names.join(", ")),
+        source: CameraSource::Mjpeg { url: format!("http://{addr}/stream") },
+        token_file: None,
+        pklot,
+    };
+    Ok((decl, handle))
+}
+
+/// Starts a capture for every stored camera.
+async fn start_cameras(db: &Db, registry: &Cameras) -> Result<(), AppError> {
+    let rows = {
+        let mut conn = db.conn().await?;
+        cameras::list(&mut conn).await?
+    };
+    for (row, _) in rows {
+        let id: CameraId = match row.id.parse() {
+            Ok(id) => id,
+            Err(e) => {
+                tracing::error!(camera = row.id, error = %e, "stored camera id is invalid; not started");
+                continue;
+            }
+        };
+        match serde_json::from_value::<CameraSource>(row.source) {
+            Ok(source) => registry.run(&id, source, row.token_sha256),
+            Err(e) => tracing::error!(camera = %id, error = %e, "stored camera source is unreadable; not started"),
+        }
+    }
+    Ok(())
+}
+
 /// Cameras named in the config file exist after start, with the spaces of their PKLot file.
 async fn declare_cameras(config: &Config, db: &Db, lot: &Lot) -> Result<(), AppError> {
     for decl in &config.cameras {
         let fail = |detail: String| AppError::DeclaredCamera { camera: decl.id.to_string(), detail };
+        decl.source.check().map_err(fail)?;
+        let digest = match &decl.token_file {
+            Some(path) => {
+                let token = std::fs::read_to_string(path).map_err(|e| fail(format!("{}: {e}", path.display())))?;
+                let token = token.trim();
+                if token.len() < 16 {
+                    return Err(fail(format!("{}: a device token needs at least 16 characters", path.display())));
+                }
+                Some(token_digest(token))
+            }
+            None => None,
+        };
         {
+            let source = serde_json::to_value(&decl.source).map_err(|e| fail(e.to_string()))?;
+            let new = NewCamera { id: &decl.id, name: &decl.name, source, token_sha256: digest.as_deref() };
             let mut conn = db.conn().await?;
-            cameras::upsert(&mut conn, &decl.id, &decl.name).await?;
+            cameras::upsert(&mut conn, &new).await?;
         }
         if let Some(path) = &decl.pklot {
             let xml = std::fs::read_to_string(path).map_err(|e| fail(format!("{}: {e}", path.display())))?;

@@ -1,4 +1,4 @@
-//! The `smartpark` command: serve, migrate, import-pklot.
+//! The `smartpark` command: serve, migrate, import-pklot, sim-camera.
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -7,6 +7,10 @@ use anyhow::{bail, Context};
 use clap::{Args, Parser, Subcommand};
 use tracing_subscriber::EnvFilter;
 
+use std::net::ToSocketAddrs;
+
+use smartpark::app::ReplaySetup;
+use smartpark::camera::sim;
 use smartpark::config::{Config, LogFormat, Overrides};
 use smartpark::storage::db;
 use smartpark::storage::embedded_pg::EmbeddedPostgres;
@@ -41,6 +45,13 @@ enum Command {
         port: Option<u16>,
         #[command(flatten)]
         db: DbFlags,
+        /// Folders of recorded frames to play as a camera when the config declares none (the
+        /// demo); a folder's `bounding_boxes/` PKLot files give the camera's spaces.
+        #[arg(long, value_name = "DIR")]
+        replay: Vec<PathBuf>,
+        /// Frames per second of the replayed camera.
+        #[arg(long, default_value_t = 0.5)]
+        replay_fps: f64,
     },
     /// Apply pending database migrations and exit.
     Migrate {
@@ -59,6 +70,29 @@ enum Command {
         #[arg(long)]
         server: Option<String>,
         file: PathBuf,
+    },
+    /// Play folders of JPEG/PNG frames as a camera: an ESP32-style MJPEG stream on
+    /// http://HOST:PORT/stream (and one JPEG on /capture), or posted to a server with --push.
+    SimCamera {
+        /// Folders of frames (or folders holding a frames/ folder), played in order, looping.
+        #[arg(long, num_args = 1.., required = true, value_name = "DIR")]
+        frames: Vec<PathBuf>,
+        #[arg(long, default_value_t = 5.0)]
+        fps: f64,
+        #[arg(long, default_value = "127.0.0.1")]
+        host: String,
+        /// 0 picks a free port; the address is printed.
+        #[arg(long, default_value_t = 81)]
+        port: u16,
+        /// Post each frame to this URL (a server's /api/cameras/{id}/frames) instead of serving.
+        #[arg(long, value_name = "URL")]
+        push: Option<String>,
+        /// The camera's device token, for --push.
+        #[arg(long, env = "SMARTPARK_DEVICE_TOKEN", requires = "push")]
+        token: Option<String>,
+        /// With --push: play the frames this many times, then exit.
+        #[arg(long, requires = "push")]
+        passes: Option<u32>,
     },
 }
 
@@ -104,7 +138,7 @@ fn raise_open_file_limit() {
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
-        Command::Serve { host, port, db: flags } => {
+        Command::Serve { host, port, db: flags, replay, replay_fps } => {
             let overrides = Overrides { data_dir: flags.data_dir, host, port, database_url: flags.database_url };
             let config = Config::load(cli.config.as_deref(), &overrides)?;
             init_logging(&config);
@@ -114,7 +148,8 @@ fn main() -> anyhow::Result<()> {
             if !applied.is_empty() {
                 tracing::info!(?applied, "migrations applied");
             }
-            let result = actix_web::rt::System::new().block_on(smartpark::app::run(config, &url, |addr| {
+            let replay = (!replay.is_empty()).then_some(ReplaySetup { dirs: replay, fps: replay_fps });
+            let result = actix_web::rt::System::new().block_on(smartpark::app::run(config, &url, replay, |addr| {
                 println!("smartpark serving http://{addr}");
             }));
             if let Some(pg) = embedded.as_mut() {
@@ -130,6 +165,38 @@ fn main() -> anyhow::Result<()> {
             let (url, _embedded) = database(&config)?;
             let applied = db::run_migrations(&url)?;
             println!("{} migration(s) applied", applied.len());
+        }
+        Command::SimCamera { frames, fps, host, port, push, token, passes } => {
+            let config = Config::load(cli.config.as_deref(), &Overrides::default())?;
+            init_logging(&config);
+            let replay = sim::Replay::new(sim::load_frames(&frames)?, fps)?;
+            actix_web::rt::System::new().block_on(async move {
+                match push {
+                    Some(url) => {
+                        let token = token.context("--push needs --token (or SMARTPARK_DEVICE_TOKEN)")?;
+                        println!("sim-camera pushing {} frame(s) at {fps} fps to {url}", replay.len());
+                        let (sent, failed) = sim::push(replay, &url, &token, passes).await?;
+                        println!("sim-camera sent {sent} frame(s), {failed} refused or failed");
+                        anyhow::Ok(())
+                    }
+                    None => {
+                        let addr = (host.as_str(), port)
+                            .to_socket_addrs()?
+                            .next()
+                            .with_context(|| format!("{host} does not resolve"))?;
+                        let n = replay.len();
+                        let (bound, server) = sim::serve(replay, addr)?;
+                        println!("sim-camera serving http://{bound}/stream ({n} frame(s) at {fps} fps)");
+                        let handle = server.handle();
+                        actix_web::rt::spawn(async move {
+                            let _ = actix_web::rt::signal::ctrl_c().await;
+                            handle.stop(false).await;
+                        });
+                        server.await?;
+                        anyhow::Ok(())
+                    }
+                }
+            })?;
         }
         Command::ImportPklot { camera, name, server, file } => {
             let config = Config::load(cli.config.as_deref(), &Overrides::default())?;

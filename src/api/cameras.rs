@@ -8,26 +8,77 @@ use utoipa::ToSchema;
 use super::error::{ApiError, ErrorBody};
 use super::text::{check_label, check_name};
 use super::AppState;
+use crate::camera::archive::Forget;
+use crate::camera::feed::Health;
 use crate::camera::id::CameraId;
+use crate::camera::registry::{new_token, token_digest};
+use crate::camera::source::CameraSource;
 use crate::parking::geometry::Polygon;
 use crate::parking::pklot;
 use crate::parking::state::SlotView;
 use crate::storage::cameras;
-use crate::storage::models::CameraRow;
+use crate::storage::models::{CameraRow, NewCamera};
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Camera {
     pub id: String,
     pub name: String,
+    pub source: CameraSource,
     /// How many spaces are drawn on this camera.
     pub slots: i64,
+    /// Whether the camera has a device token to push frames with.
+    pub has_token: bool,
+    pub status: Health,
+    /// Frames per second over the last few seconds.
+    pub fps: f64,
+    pub last_frame_at: Option<DateTime<Utc>>,
+    /// Frames received since the server started.
+    pub frames: u64,
+    /// Frames that arrived damaged and were dropped.
+    pub bad_frames: u64,
+    /// Failed connections or polls, each retried.
+    pub reconnects: u64,
+    pub last_error: Option<String>,
+    pub last_error_at: Option<DateTime<Utc>>,
+    /// Clients watching `/api/cameras/{id}/stream`.
+    pub viewers: usize,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
 
+/// A camera as created, with its device token: shown this once, stored only as a digest.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CameraWithToken {
+    #[serde(flatten)]
+    pub camera: Camera,
+    /// Send as `Authorization: Bearer <token>` when pushing frames.
+    pub token: String,
+}
+
 impl Camera {
-    fn from_row(row: CameraRow, slots: i64) -> Camera {
-        Camera { id: row.id, name: row.name, slots, created_at: row.created_at, updated_at: row.updated_at }
+    fn new(state: &AppState, row: CameraRow, slots: i64) -> Result<Camera, ApiError> {
+        let source: CameraSource = serde_json::from_value(row.source)
+            .map_err(|e| ApiError::Internal(format!("camera {}: stored source unreadable: {e}", row.id)))?;
+        let status = state.cameras.status(&row.id);
+        let s = status.as_ref();
+        Ok(Camera {
+            name: row.name,
+            source,
+            slots,
+            has_token: row.token_sha256.is_some(),
+            status: s.map_or(Health::Offline, |s| s.status),
+            fps: s.map_or(0.0, |s| s.fps),
+            last_frame_at: s.and_then(|s| s.last_frame_at),
+            frames: s.map_or(0, |s| s.frames),
+            bad_frames: s.map_or(0, |s| s.bad_frames),
+            reconnects: s.map_or(0, |s| s.reconnects),
+            last_error: s.and_then(|s| s.last_error.clone()),
+            last_error_at: s.and_then(|s| s.last_error_at),
+            viewers: s.map_or(0, |s| s.viewers),
+            created_at: row.created_at,
+            updated_at: row.updated_at,
+            id: row.id,
+        })
     }
 }
 
@@ -43,6 +94,9 @@ pub struct NewCameraBody {
         pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$"
     )]
     name: String,
+    /// Where the frames come from; a camera that pushes when absent.
+    #[serde(default)]
+    source: CameraSource,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -54,43 +108,60 @@ pub struct CameraEdit {
         pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$"
     )]
     name: String,
+    /// A new source; the current one is kept when absent.
+    source: Option<CameraSource>,
 }
 
 /// The camera as answered, with the number of spaces the lot has on it now.
-fn with_slot_count(state: &AppState, row: CameraRow) -> Camera {
+fn with_slot_count(state: &AppState, row: CameraRow) -> Result<Camera, ApiError> {
     let n = state.lot.board().list().iter().filter(|v| v.camera_id == row.id).count() as i64;
-    Camera::from_row(row, n)
+    Camera::new(state, row, n)
 }
 
 fn no_camera(id: &str) -> ApiError {
     ApiError::NotFound(format!("no camera with id {id:?}"))
 }
 
+fn check_source(source: &CameraSource) -> Result<(), ApiError> {
+    source.check().map_err(|e| ApiError::bad("invalid_source", e))
+}
+
 #[utoipa::path(get, path = "/api/cameras", tag = "cameras", responses((status = 200, body = Vec<Camera>)))]
 pub async fn list(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let mut conn = state.db.conn().await?;
     let rows = cameras::list(&mut conn).await?;
-    Ok(HttpResponse::Ok().json(rows.into_iter().map(|(r, n)| Camera::from_row(r, n)).collect::<Vec<_>>()))
+    let items = rows.into_iter().map(|(r, n)| Camera::new(&state, r, n)).collect::<Result<Vec<_>, _>>()?;
+    Ok(HttpResponse::Ok().json(items))
 }
 
 #[utoipa::path(
     post, path = "/api/cameras",
     tag = "cameras",
     request_body = NewCameraBody,
-    responses((status = 201, body = Camera), (status = 400, body = ErrorBody), (status = 409, body = ErrorBody))
+    responses(
+        (status = 201, body = CameraWithToken, description = "created; the device token is shown this once"),
+        (status = 400, body = ErrorBody), (status = 409, body = ErrorBody)
+    )
 )]
 pub async fn create(state: web::Data<AppState>, body: web::Json<NewCameraBody>) -> Result<HttpResponse, ApiError> {
+    let body = body.into_inner();
     check_name(&body.name)?;
+    check_source(&body.source)?;
+    let token = new_token();
+    let digest = token_digest(&token);
+    let source_json = serde_json::to_value(&body.source).map_err(|e| ApiError::Internal(e.to_string()))?;
     let mut conn = state.db.conn().await?;
-    let row = cameras::insert(&mut conn, &body.id, &body.name).await.map_err(|e| match e.violation() {
+    let new = NewCamera { id: &body.id, name: &body.name, source: source_json, token_sha256: Some(&digest) };
+    let row = cameras::insert(&mut conn, &new).await.map_err(|e| match e.violation() {
         Some(diesel::result::DatabaseErrorKind::UniqueViolation) => {
             ApiError::Conflict(format!("a camera with id {:?} exists already", body.id))
         }
         _ => e.into(),
     })?;
+    state.cameras.run(&body.id, body.source, Some(digest));
     Ok(HttpResponse::Created()
         .insert_header(("Location", format!("/api/cameras/{}", row.id)))
-        .json(Camera::from_row(row, 0)))
+        .json(CameraWithToken { camera: Camera::new(&state, row, 0)?, token }))
 }
 
 #[utoipa::path(
@@ -102,7 +173,7 @@ pub async fn create(state: web::Data<AppState>, body: web::Json<NewCameraBody>) 
 pub async fn get_one(state: web::Data<AppState>, id: web::Path<CameraId>) -> Result<HttpResponse, ApiError> {
     let mut conn = state.db.conn().await?;
     let row = cameras::get(&mut conn, &id).await?.ok_or_else(|| no_camera(&id))?;
-    Ok(HttpResponse::Ok().json(with_slot_count(&state, row)))
+    Ok(HttpResponse::Ok().json(with_slot_count(&state, row)?))
 }
 
 #[utoipa::path(
@@ -117,24 +188,71 @@ pub async fn update(
     id: web::Path<CameraId>,
     body: web::Json<CameraEdit>,
 ) -> Result<HttpResponse, ApiError> {
+    let body = body.into_inner();
     check_name(&body.name)?;
+    if let Some(source) = &body.source {
+        check_source(source)?;
+    }
     let mut conn = state.db.conn().await?;
-    let row = cameras::rename(&mut conn, &id, &body.name).await?.ok_or_else(|| no_camera(&id))?;
-    Ok(HttpResponse::Ok().json(with_slot_count(&state, row)))
+    let current = cameras::get(&mut conn, &id).await?.ok_or_else(|| no_camera(&id))?;
+    let source_json = match &body.source {
+        Some(s) => serde_json::to_value(s).map_err(|e| ApiError::Internal(e.to_string()))?,
+        None => current.source,
+    };
+    let row = cameras::update(&mut conn, &id, &body.name, &source_json).await?.ok_or_else(|| no_camera(&id))?;
+    if let Some(source) = body.source {
+        state.cameras.run(&id, source, row.token_sha256.clone());
+    }
+    Ok(HttpResponse::Ok().json(with_slot_count(&state, row)?))
 }
 
 #[utoipa::path(
     delete, path = "/api/cameras/{id}",
     tag = "cameras",
     params(("id" = CameraId, Path, description = "camera id")),
-    responses((status = 204, description = "deleted with its spaces and their history"), (status = 404, body = ErrorBody))
+    responses(
+        (status = 204, description = "deleted with its spaces, their history and its captures"),
+        (status = 404, body = ErrorBody)
+    )
 )]
 pub async fn remove(state: web::Data<AppState>, id: web::Path<CameraId>) -> Result<HttpResponse, ApiError> {
+    let keys = {
+        let mut conn = state.db.conn().await?;
+        crate::storage::captures::keys_of_camera(&mut conn, &id).await?
+    };
     if state.lot.delete_camera(&id).await? {
+        state.cameras.remove(&id);
+        state.archive.do_send(Forget(keys));
         Ok(HttpResponse::NoContent().finish())
     } else {
         Err(no_camera(&id))
     }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DeviceToken {
+    /// Send as `Authorization: Bearer <token>` when pushing frames; the previous token stops working.
+    pub token: String,
+}
+
+#[utoipa::path(
+    post, path = "/api/cameras/{id}/token",
+    tag = "cameras",
+    params(("id" = CameraId, Path, description = "camera id")),
+    responses(
+        (status = 200, body = DeviceToken, description = "a new device token, shown this once"),
+        (status = 404, body = ErrorBody)
+    )
+)]
+pub async fn new_device_token(state: web::Data<AppState>, id: web::Path<CameraId>) -> Result<HttpResponse, ApiError> {
+    let token = new_token();
+    let digest = token_digest(&token);
+    let mut conn = state.db.conn().await?;
+    if !cameras::set_token(&mut conn, &id, &digest).await? {
+        return Err(no_camera(&id));
+    }
+    state.cameras.set_token(&id, Some(digest));
+    Ok(HttpResponse::Ok().json(DeviceToken { token }))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]

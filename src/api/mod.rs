@@ -1,12 +1,16 @@
 //! The HTTP API: one module per resource, wired together here.
 
 pub mod cameras;
+pub mod captures;
+pub mod cursor;
 pub mod error;
+pub mod frames;
 pub mod health;
 pub mod openapi;
 pub mod sessions;
 pub mod slots;
 pub mod stats;
+pub mod streams;
 pub mod text;
 
 use std::sync::Arc;
@@ -16,16 +20,24 @@ use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::middleware::{ErrorHandlerResponse, ErrorHandlers};
 use actix_web::{web, HttpResponse};
 
+use actix::Addr;
+
+use crate::camera::archive::Archive;
+use crate::camera::registry::Cameras;
 use crate::config::Config;
 use crate::live::ws;
 use crate::metrics::Metrics;
 use crate::parking::lot::Lot;
 use crate::storage::db::Db;
+use crate::storage::images::ImageStore;
 use error::ErrorBody;
 
 /// What every handler can reach.
 pub struct AppState {
     pub lot: Arc<Lot>,
+    pub cameras: Arc<Cameras>,
+    pub archive: Addr<Archive>,
+    pub images: ImageStore,
     pub db: Db,
     pub metrics: Metrics,
     pub config: Arc<Config>,
@@ -67,6 +79,16 @@ pub fn configure(cfg: &mut web::ServiceConfig, config: &Config) {
         .service(
             web::resource("/api/cameras/{id}/import-pklot").post(cameras::import_pklot).default_service(allow("POST")),
         )
+        .service(
+            web::resource("/api/cameras/{id}/token").post(cameras::new_device_token).default_service(allow("POST")),
+        )
+        .service(web::resource("/api/cameras/{id}/frames").post(frames::push).default_service(allow("POST")))
+        .service(web::resource("/api/capture").post(frames::capture).default_service(allow("POST")))
+        .service(web::resource("/api/cameras/{id}/stream").get(streams::stream).default_service(allow("GET")))
+        .service(web::resource("/api/cameras/{id}/snapshot.jpg").get(streams::snapshot).default_service(allow("GET")))
+        .service(web::resource("/api/captures").get(captures::list).default_service(allow("GET")))
+        .service(web::resource("/api/captures/{id}").get(captures::get_one).default_service(allow("GET")))
+        .service(web::resource("/api/captures/{id}/image").get(captures::image).default_service(allow("GET")))
         .service(web::resource("/api/sessions").get(sessions::list).default_service(allow("GET")))
         .service(web::resource("/api/sessions/{id}").get(sessions::get_one).default_service(allow("GET")))
         .service(web::resource("/api/stats").get(stats::current).default_service(allow("GET")))

@@ -4,7 +4,7 @@ use actix_web::HttpResponse;
 use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
 use utoipa::{Modify, OpenApi};
 
-use super::{cameras, error, health, sessions, slots, stats};
+use super::{cameras, captures, error, frames, health, sessions, slots, stats, streams};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -12,16 +12,37 @@ use super::{cameras, error, health, sessions, slots, stats};
     paths(
         slots::list, slots::get_one, slots::set_state, slots::observe, slots::edit, slots::remove,
         cameras::list, cameras::create, cameras::get_one, cameras::update, cameras::remove,
-        cameras::list_slots, cameras::create_slot, cameras::import_pklot,
+        cameras::list_slots, cameras::create_slot, cameras::import_pklot, cameras::new_device_token,
+        frames::push, frames::capture, streams::stream, streams::snapshot,
+        captures::list, captures::get_one, captures::image,
         sessions::list, sessions::get_one,
         stats::current, stats::history,
         health::healthz, health::readyz, health::metrics,
         openapi_json,
     ),
     components(schemas(error::ErrorBody, stats::BucketSize)),
-    modifiers(&CommonResponses)
+    modifiers(&CommonResponses, &DeviceTokenAuth)
 )]
 pub struct ApiDoc;
+
+/// Cameras push frames with a bearer token of their own.
+struct DeviceTokenAuth;
+
+impl Modify for DeviceTokenAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "device_token",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some("the camera's device token, from POST /api/cameras or /api/cameras/{id}/token"))
+                    .build(),
+            ),
+        );
+    }
+}
 
 /// Answers every route can give, added in one place rather than on each handler: a body that is
 /// too large or of the wrong type, and a database that cannot be reached.

@@ -1,11 +1,11 @@
 //! `/api/sessions`: every stay in every space, newest first, page by page.
 
 use actix_web::{web, HttpResponse};
-use base64::Engine;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
+use super::cursor;
 use super::error::{ApiError, ErrorBody};
 use super::AppState;
 use crate::camera::id::CameraId;
@@ -79,17 +79,6 @@ pub struct SessionsQuery {
     cursor: Option<String>,
 }
 
-fn encode_cursor(t: DateTime<Utc>, id: i64) -> String {
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("{}:{id}", t.timestamp_micros()))
-}
-
-fn decode_cursor(c: &str) -> Option<(DateTime<Utc>, i64)> {
-    let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(c).ok()?;
-    let text = String::from_utf8(raw).ok()?;
-    let (micros, id) = text.split_once(':')?;
-    Some((DateTime::from_timestamp_micros(micros.parse().ok()?)?, id.parse().ok()?))
-}
-
 #[utoipa::path(
     get, path = "/api/sessions",
     tag = "sessions",
@@ -99,20 +88,8 @@ fn decode_cursor(c: &str) -> Option<(DateTime<Utc>, i64)> {
 pub async fn list(state: web::Data<AppState>, q: web::Query<SessionsQuery>) -> Result<HttpResponse, ApiError> {
     let q = q.into_inner();
     let limit = q.limit.unwrap_or(DEFAULT_LIMIT);
-    if !(1..=MAX_LIMIT).contains(&limit) {
-        return Err(ApiError::bad("invalid_query", format!("limit must be from 1 to {MAX_LIMIT}")));
-    }
-    if let (Some(f), Some(t)) = (q.from, q.to) {
-        if f > t {
-            return Err(ApiError::bad("invalid_query", "from is after to"));
-        }
-    }
-    let after = match q.cursor.as_deref().filter(|c| !c.is_empty()) {
-        Some(c) => Some(
-            decode_cursor(c).ok_or_else(|| ApiError::bad("invalid_cursor", "cursor is not one this server gave"))?,
-        ),
-        None => None,
-    };
+    cursor::check_page(limit, MAX_LIMIT, q.from, q.to)?;
+    let after = cursor::parse(q.cursor.as_deref())?;
     let filter = SessionFilter {
         slot_id: q.slot,
         camera_id: q.camera.map(String::from),
@@ -126,7 +103,7 @@ pub async fn list(state: web::Data<AppState>, q: web::Query<SessionsQuery>) -> R
     let mut rows = sessions::list(&mut conn, &filter).await?;
     let more = rows.len() as i64 > limit;
     rows.truncate(limit as usize);
-    let next_cursor = if more { rows.last().map(|r| encode_cursor(r.row.started_at, r.row.id)) } else { None };
+    let next_cursor = if more { rows.last().map(|r| cursor::encode(r.row.started_at, r.row.id)) } else { None };
     Ok(HttpResponse::Ok().json(SessionPage { items: rows.into_iter().map(Into::into).collect(), next_cursor }))
 }
 
@@ -143,17 +120,4 @@ pub async fn get_one(state: web::Data<AppState>, id: web::Path<i64>) -> Result<H
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("no parking session with id {id}")))?;
     Ok(HttpResponse::Ok().json(ParkingSession::from(rec)))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn cursors_round_trip_and_reject_garbage() {
-        let t = DateTime::from_timestamp_micros(1_700_000_000_123_456).unwrap();
-        assert_eq!(decode_cursor(&encode_cursor(t, 42)), Some((t, 42)));
-        assert_eq!(decode_cursor("not a cursor"), None);
-        assert_eq!(decode_cursor(&base64::engine::general_purpose::URL_SAFE_NO_PAD.encode("x:1")), None);
-    }
 }

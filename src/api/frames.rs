@@ -1,0 +1,220 @@
+//! Frames pushed by cameras: `POST /api/cameras/{id}/frames` with a JPEG body, and the seed
+//! design's `POST /api/capture` (camera id in a header or a form field). Each is authenticated
+//! by the camera's device token before its body is read.
+
+use actix_multipart::Multipart;
+use actix_web::{web, HttpRequest, HttpResponse};
+use bytes::{Bytes, BytesMut};
+use chrono::{DateTime, Utc};
+use futures_util::StreamExt;
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use super::error::{ApiError, ErrorBody};
+use super::AppState;
+use crate::camera::feed::Origin;
+use crate::camera::id::CameraId;
+use crate::camera::jpeg;
+use crate::camera::registry::TokenCheck;
+
+/// What the server made of a pushed frame.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct FrameAccepted {
+    pub camera_id: String,
+    /// The frame's number among the camera's frames since the server started.
+    pub seq: u64,
+    pub taken_at: DateTime<Utc>,
+    pub width: u16,
+    pub height: u16,
+    pub size_bytes: usize,
+}
+
+/// The token a board presents: `Authorization: Bearer <token>`.
+fn bearer(req: &HttpRequest) -> Option<String> {
+    let value = req.headers().get("authorization")?.to_str().ok()?;
+    let (scheme, token) = value.trim().split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim().to_string())
+}
+
+fn authorize(state: &AppState, camera: &str, token: Option<&str>) -> Result<(), ApiError> {
+    let Some(token) = token.filter(|t| !t.is_empty()) else {
+        return Err(ApiError::Unauthorized("send the camera's device token as Authorization: Bearer <token>".into()));
+    };
+    match state.cameras.check_token(camera, token) {
+        TokenCheck::Valid => Ok(()),
+        TokenCheck::Invalid => Err(ApiError::Unauthorized(format!("wrong device token for camera {camera:?}"))),
+        TokenCheck::NoSuchCamera => Err(ApiError::NotFound(format!("no camera with id {camera:?}"))),
+    }
+}
+
+fn too_large(limit: usize) -> ApiError {
+    ApiError::PayloadTooLarge(format!("a frame may be at most {limit} bytes"))
+}
+
+/// Refuses a declared length over the limit before reading anything.
+fn check_declared_length(req: &HttpRequest, limit: usize) -> Result<(), ApiError> {
+    let declared: Option<usize> =
+        req.headers().get("content-length").and_then(|v| v.to_str().ok()).and_then(|v| v.parse().ok());
+    match declared {
+        Some(n) if n > limit => Err(too_large(limit)),
+        _ => Ok(()),
+    }
+}
+
+async fn read_limited<S, E>(mut body: S, limit: usize) -> Result<Bytes, ApiError>
+where
+    S: futures_util::Stream<Item = Result<Bytes, E>> + Unpin,
+    E: std::fmt::Display,
+{
+    let mut buf = BytesMut::new();
+    while let Some(chunk) = body.next().await {
+        let chunk = chunk.map_err(|e| ApiError::bad("invalid_body", format!("reading the upload: {e}")))?;
+        if buf.len() + chunk.len() > limit {
+            return Err(too_large(limit));
+        }
+        buf.extend_from_slice(&chunk);
+    }
+    Ok(buf.freeze())
+}
+
+fn is_jpeg_type(content_type: Option<&str>) -> bool {
+    match content_type.map(|c| c.split(';').next().unwrap_or("").trim().to_ascii_lowercase()) {
+        None => true,
+        Some(t) => t.is_empty() || t == "image/jpeg" || t == "image/jpg" || t == "application/octet-stream",
+    }
+}
+
+/// Checks the JPEG and makes it the camera's newest frame.
+fn accept(state: &AppState, camera: &str, data: Bytes) -> Result<HttpResponse, ApiError> {
+    let info = jpeg::inspect(&data).map_err(|e| {
+        if e.is_not_jpeg() {
+            ApiError::UnsupportedMediaType(format!("the body is not a JPEG: {e}"))
+        } else {
+            ApiError::bad("invalid_jpeg", format!("the JPEG is damaged: {e}"))
+        }
+    })?;
+    let feed = state.cameras.feed(camera).ok_or_else(|| ApiError::NotFound(format!("no camera with id {camera:?}")))?;
+    let size_bytes = data.len();
+    let frame = feed.publish(data, info, Origin::Pushed);
+    Ok(HttpResponse::Accepted().json(FrameAccepted {
+        camera_id: camera.to_string(),
+        seq: frame.seq,
+        taken_at: frame.taken_at,
+        width: frame.width,
+        height: frame.height,
+        size_bytes,
+    }))
+}
+
+#[utoipa::path(
+    post, path = "/api/cameras/{id}/frames",
+    tag = "cameras",
+    params(("id" = CameraId, Path, description = "camera id")),
+    request_body(content = Vec<u8>, content_type = "image/jpeg", description = "one JPEG frame"),
+    security(("device_token" = [])),
+    responses(
+        (status = 202, body = FrameAccepted, description = "the camera's newest frame now; kept as a capture when the archive rules say so"),
+        (status = 400, body = ErrorBody, description = "a truncated or damaged JPEG"),
+        (status = 401, body = ErrorBody, description = "no or wrong device token"),
+        (status = 404, body = ErrorBody),
+        (status = 413, body = ErrorBody),
+        (status = 415, body = ErrorBody, description = "not a JPEG"),
+    )
+)]
+pub async fn push(
+    state: web::Data<AppState>,
+    id: web::Path<CameraId>,
+    req: HttpRequest,
+    body: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    authorize(&state, &id, bearer(&req).as_deref())?;
+    let limit = state.config.capture.max_frame_bytes;
+    check_declared_length(&req, limit)?;
+    let content_type = req.headers().get("content-type").and_then(|v| v.to_str().ok());
+    if !is_jpeg_type(content_type) {
+        return Err(ApiError::UnsupportedMediaType("send the frame as image/jpeg".into()));
+    }
+    let data = read_limited(body, limit).await?;
+    accept(&state, &id, data)
+}
+
+#[utoipa::path(
+    post, path = "/api/capture",
+    tag = "cameras",
+    params(("X-Camera-Id" = Option<CameraId>, Header, description = "the camera, unless sent as the form field `camera_id`")),
+    request_body(
+        content = Vec<u8>, content_type = "image/jpeg",
+        description = "one JPEG; or multipart/form-data with fields `camera_id`, optionally `token`, and the JPEG as a file field"
+    ),
+    security(("device_token" = [])),
+    responses(
+        (status = 202, body = FrameAccepted),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 413, body = ErrorBody), (status = 415, body = ErrorBody),
+    )
+)]
+pub async fn capture(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    body: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    let limit = state.config.capture.max_frame_bytes;
+    let header_camera = req.headers().get("x-camera-id").and_then(|v| v.to_str().ok()).map(str::to_owned);
+    let content_type = req.headers().get("content-type").and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
+    if !content_type.to_ascii_lowercase().starts_with("multipart/form-data") {
+        let camera = parse_camera(header_camera.as_deref())?;
+        authorize(&state, &camera, bearer(&req).as_deref())?;
+        check_declared_length(&req, limit)?;
+        if !is_jpeg_type(Some(&content_type)) {
+            return Err(ApiError::UnsupportedMediaType(
+                "send the frame as image/jpeg, or as multipart/form-data".into(),
+            ));
+        }
+        let data = read_limited(body, limit).await?;
+        return accept(&state, &camera, data);
+    }
+    // A form's fields may come in any order, so the token is checked once they are all read;
+    // the whole form is bounded by the frame limit plus room for the small fields.
+    check_declared_length(&req, limit + 64 * 1024)?;
+    let mut form = Multipart::new(req.headers(), body);
+    let (mut camera, mut token, mut image) = (header_camera, bearer(&req), None::<Bytes>);
+    while let Some(field) = form.next().await {
+        let field = field.map_err(|e| ApiError::bad("invalid_form", format!("reading the form: {e}")))?;
+        let name = field.name().unwrap_or("").to_string();
+        let is_file = field.content_disposition().and_then(|d| d.get_filename()).is_some();
+        let ct = field.content_type().map(|m| m.essence_str().to_string());
+        match name.as_str() {
+            "camera_id" | "camera" if !is_file => camera = Some(text_field(field).await?),
+            "token" if !is_file => token = Some(text_field(field).await?),
+            _ if is_file || ct.as_deref().is_some_and(|c| c.starts_with("image/")) => {
+                if image.is_some() {
+                    return Err(ApiError::bad("invalid_form", "send one image per request"));
+                }
+                if !is_jpeg_type(ct.as_deref()) {
+                    return Err(ApiError::UnsupportedMediaType(format!("the file field {name:?} is not a JPEG")));
+                }
+                image = Some(read_limited(field, limit).await?);
+            }
+            // Unknown small fields (a board's MAC address, say) are read and ignored.
+            _ => drop(text_field(field).await?),
+        }
+    }
+    let camera = parse_camera(camera.as_deref())?;
+    authorize(&state, &camera, token.as_deref())?;
+    let image = image.ok_or_else(|| ApiError::bad("invalid_form", "the form has no image file"))?;
+    accept(&state, &camera, image)
+}
+
+fn parse_camera(raw: Option<&str>) -> Result<CameraId, ApiError> {
+    let raw = raw.ok_or_else(|| {
+        ApiError::bad("missing_camera", "name the camera in the X-Camera-Id header or the camera_id form field")
+    })?;
+    raw.trim().parse().map_err(|e| ApiError::bad("invalid_camera_id", format!("{e}")))
+}
+
+async fn text_field(field: actix_multipart::Field) -> Result<String, ApiError> {
+    let bytes = read_limited(field, 4096)
+        .await
+        .map_err(|_| ApiError::bad("invalid_form", "a text field is over 4096 bytes"))?;
+    String::from_utf8(bytes.to_vec()).map_err(|_| ApiError::bad("invalid_form", "a text field is not UTF-8"))
+}
