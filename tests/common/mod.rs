@@ -2,6 +2,9 @@
 //! directory, and talks to it over HTTP and WebSocket like any client.
 #![allow(dead_code)]
 
+pub mod s3;
+pub mod sim;
+
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -264,4 +267,27 @@ pub fn time(v: &Value) -> chrono::DateTime<chrono::Utc> {
         .and_then(|s| chrono::DateTime::parse_from_rfc3339(s).ok())
         .map(|t| t.to_utc())
         .unwrap_or_else(|| panic!("not a time: {v}"))
+}
+
+/// Polls `probe` until it gives a value, or panics with `what` at the deadline.
+pub async fn eventually<T, F, Fut>(deadline: Duration, what: &str, mut probe: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let until = Instant::now() + deadline;
+    loop {
+        if let Some(v) = probe().await {
+            return v;
+        }
+        assert!(Instant::now() < until, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// A camera's entry in `GET /api/cameras/{id}`.
+pub async fn camera(http: &reqwest::Client, s: &Server, id: &str) -> Value {
+    let (st, body) = call(http.get(s.url(&format!("/api/cameras/{id}")))).await;
+    assert_eq!(st, 200, "{body}");
+    body
 }

@@ -1,0 +1,206 @@
+//! Cameras that push: frames posted with the camera's device token become its newest frame and
+//! are kept as captures; everything else is refused with a clear answer and changes nothing.
+
+mod common;
+
+use std::time::Duration;
+
+use common::sim::jpeg_files;
+use common::{call, camera, client, eventually, Server};
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+
+async fn create_push_camera(http: &reqwest::Client, s: &Server, id: &str) -> String {
+    let (st, body) =
+        call(http.post(s.url("/api/cameras")).json(&json!({"id": id, "name": id, "source": {"kind": "push"}}))).await;
+    assert_eq!(st, 201, "{body}");
+    body["token"].as_str().expect("token").to_string()
+}
+
+fn push(http: &reqwest::Client, s: &Server, id: &str, token: &str, body: Vec<u8>) -> reqwest::RequestBuilder {
+    http.post(s.url(&format!("/api/cameras/{id}/frames")))
+        .bearer_auth(token)
+        .header("content-type", "image/jpeg")
+        .body(body)
+}
+
+async fn captures(http: &reqwest::Client, s: &Server, query: &str) -> Value {
+    let (st, body) = call(http.get(s.url(&format!("/api/captures?{query}")))).await;
+    assert_eq!(st, 200, "{body}");
+    body
+}
+
+fn hex_sha256(data: &[u8]) -> String {
+    Sha256::digest(data).iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[tokio::test]
+async fn pushed_frames_are_stored_listed_and_served() {
+    let s = Server::start();
+    let http = client();
+    let token = create_push_camera(&http, &s, "door").await;
+    let frames = jpeg_files();
+    for f in &frames[..3] {
+        let (st, body) = call(push(&http, &s, "door", &token, f.clone())).await;
+        assert_eq!(st, 202, "{body}");
+        assert_eq!((body["width"].as_u64(), body["height"].as_u64()), (Some(1280), Some(720)));
+        assert_eq!(body["size_bytes"].as_u64(), Some(f.len() as u64));
+    }
+    let c = camera(&http, &s, "door").await;
+    assert_eq!((c["status"].as_str(), c["frames"].as_u64()), (Some("online"), Some(3)));
+    let snap = http.get(s.url("/api/cameras/door/snapshot.jpg")).send().await.unwrap().bytes().await.unwrap();
+    assert_eq!(snap[..], frames[2][..], "the snapshot is the newest pushed frame");
+
+    // Every pushed frame is kept: listed newest first, with its digest, and served back intact.
+    let page = eventually(Duration::from_secs(20), "three captures", || async {
+        let page = captures(&http, &s, "camera=door").await;
+        (page["items"].as_array().unwrap().len() == 3).then_some(page)
+    })
+    .await;
+    let items = page["items"].as_array().unwrap();
+    for (item, original) in items.iter().zip(frames[..3].iter().rev()) {
+        assert_eq!(item["sha256"].as_str(), Some(hex_sha256(original).as_str()));
+        assert_eq!(item["size_bytes"].as_u64(), Some(original.len() as u64));
+        assert_eq!((item["width"].as_u64(), item["reason"].as_str()), (Some(1280), Some("push")));
+        let res = http.get(s.url(item["image_url"].as_str().unwrap())).send().await.unwrap();
+        assert_eq!(res.status(), 200);
+        assert_eq!(res.headers()["content-type"], "image/jpeg");
+        assert_eq!(res.bytes().await.unwrap()[..], original[..]);
+    }
+    assert!(s.data_dir.join("images/captures/door").is_dir(), "the local store is under the data directory");
+
+    // Paging and time filters.
+    let first = captures(&http, &s, "camera=door&limit=2").await;
+    assert_eq!(first["items"].as_array().unwrap().len(), 2);
+    let cursor = first["next_cursor"].as_str().expect("a second page");
+    let second = captures(&http, &s, &format!("camera=door&limit=2&cursor={cursor}")).await;
+    assert_eq!(second["items"].as_array().unwrap().len(), 1);
+    assert!(second["next_cursor"].is_null());
+    let newest = items[0]["taken_at"].as_str().unwrap();
+    let from = captures(&http, &s, &format!("camera=door&from={}", urlencode(newest))).await;
+    assert_eq!(from["items"].as_array().unwrap().len(), 1);
+    let to = captures(&http, &s, &format!("camera=door&to={}", urlencode(newest))).await;
+    assert_eq!(to["items"].as_array().unwrap().len(), 2);
+    assert_eq!(captures(&http, &s, "camera=other").await["items"], json!([]));
+    let one = items[0]["id"].as_i64().unwrap();
+    let (st, body) = call(http.get(s.url(&format!("/api/captures/{one}")))).await;
+    assert_eq!((st, body["camera_id"].as_str()), (200, Some("door")));
+
+    // The seed's /api/capture: the camera named in a header, or in a form.
+    let (st, body) = call(
+        http.post(s.url("/api/capture"))
+            .header("X-Camera-Id", "door")
+            .bearer_auth(&token)
+            .header("content-type", "image/jpeg")
+            .body(frames[3].clone()),
+    )
+    .await;
+    assert_eq!(st, 202, "{body}");
+    let form = reqwest::multipart::Form::new().text("camera_id", "door").text("token", token.clone()).part(
+        "imageFile",
+        reqwest::multipart::Part::bytes(frames[4].clone()).file_name("frame.jpg").mime_str("image/jpeg").unwrap(),
+    );
+    let (st, body) = call(http.post(s.url("/api/capture")).multipart(form)).await;
+    assert_eq!(st, 202, "{body}");
+    assert_eq!(camera(&http, &s, "door").await["frames"].as_u64(), Some(5));
+}
+
+#[tokio::test]
+async fn bad_pushes_are_refused_and_change_nothing() {
+    let s = Server::start_with(&[("SMARTPARK_CAPTURE__MAX_FRAME_BYTES", "300000")]);
+    let http = client();
+    let token = create_push_camera(&http, &s, "door").await;
+    let good = jpeg_files().remove(0);
+    assert!(good.len() < 300_000);
+    let png = {
+        let mut p: Vec<_> = std::fs::read_dir(common::sim::pklot("annotated/sequence1/frames"))
+            .unwrap()
+            .flatten()
+            .map(|e| e.path())
+            .collect();
+        p.sort();
+        // Its head is enough to be a PNG, and keeps it under the size limit.
+        std::fs::read(&p[0]).unwrap()[..20_000].to_vec()
+    };
+    let mut huge = good.clone();
+    huge.resize(400_000, 0);
+
+    let cases: Vec<(&str, reqwest::RequestBuilder, u16, &str)> = vec![
+        (
+            "no token",
+            http.post(s.url("/api/cameras/door/frames")).header("content-type", "image/jpeg").body(good.clone()),
+            401,
+            "unauthorized",
+        ),
+        ("wrong token", push(&http, &s, "door", "not-the-token", good.clone()), 401, "unauthorized"),
+        ("unknown camera", push(&http, &s, "nope", &token, good.clone()), 404, "not_found"),
+        (
+            "text",
+            http.post(s.url("/api/cameras/door/frames"))
+                .bearer_auth(&token)
+                .header("content-type", "text/plain")
+                .body("hello"),
+            415,
+            "unsupported_media_type",
+        ),
+        ("a PNG sent as JPEG", push(&http, &s, "door", &token, png), 415, "unsupported_media_type"),
+        ("truncated", push(&http, &s, "door", &token, good[..good.len() / 2].to_vec()), 400, "invalid_jpeg"),
+        ("empty", push(&http, &s, "door", &token, Vec::new()), 415, "unsupported_media_type"),
+        ("too large", push(&http, &s, "door", &token, huge), 413, "payload_too_large"),
+        (
+            "capture without a camera",
+            http.post(s.url("/api/capture"))
+                .bearer_auth(&token)
+                .header("content-type", "image/jpeg")
+                .body(good.clone()),
+            400,
+            "missing_camera",
+        ),
+        (
+            "capture form without a token",
+            http.post(s.url("/api/capture")).multipart(
+                reqwest::multipart::Form::new()
+                    .text("camera_id", "door")
+                    .part("image", reqwest::multipart::Part::bytes(good.clone()).file_name("f.jpg")),
+            ),
+            401,
+            "unauthorized",
+        ),
+    ];
+    for (what, req, status, code) in cases {
+        let res = req.send().await.expect(what);
+        let got = res.status().as_u16();
+        let auth = res.headers().get("www-authenticate").is_some();
+        let body: Value = res.json().await.unwrap_or_else(|e| panic!("{what}: not JSON: {e}"));
+        assert_eq!((got, body["error"].as_str()), (status, Some(code)), "{what}: {body}");
+        if status == 401 {
+            assert!(auth, "{what}: 401 names the scheme in WWW-Authenticate");
+        }
+    }
+    let c = camera(&http, &s, "door").await;
+    assert_eq!((c["frames"].as_u64(), c["status"].as_str()), (Some(0), Some("offline")), "{c}");
+
+    // A new token replaces the old one.
+    let (st, body) = call(http.post(s.url("/api/cameras/door/token"))).await;
+    assert_eq!(st, 200, "{body}");
+    let fresh = body["token"].as_str().unwrap().to_string();
+    let (st, _) = call(push(&http, &s, "door", &token, good.clone())).await;
+    assert_eq!(st, 401, "the old token stopped working");
+    let (st, _) = call(push(&http, &s, "door", &fresh, good.clone())).await;
+    assert_eq!(st, 202);
+    // And it survives a restart (only its digest is stored).
+    let mut s = s;
+    s.restart();
+    let (st, body) = call(push(&http, &s, "door", &fresh, good.clone())).await;
+    assert_eq!(st, 202, "{body}");
+    for (q, code) in [("limit=0", "invalid_query"), ("cursor=zzz", "invalid_cursor"), ("camera=%00", "invalid_query")] {
+        let (st, body) = call(http.get(s.url(&format!("/api/captures?{q}")))).await;
+        assert_eq!((st, body["error"].as_str()), (400, Some(code)), "{q}: {body}");
+    }
+    let (st, _) = call(http.get(s.url("/api/captures/999999/image"))).await;
+    assert_eq!(st, 404);
+}
+
+fn urlencode(s: &str) -> String {
+    s.replace('+', "%2B").replace(':', "%3A")
+}
