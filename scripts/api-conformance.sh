@@ -43,7 +43,9 @@ PY
 
 "$venv/bin/schemathesis" run "$url/api/openapi.json" \
   --checks not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance,response_headers_conformance \
-  --max-examples 50 --seed 1 --workers 1 --no-color
+  --max-examples 50 --seed 1 --workers 1 --no-color \
+  --exclude-path '/api/cameras/{id}/stream'
+# The stream is excluded because it never ends by design; tests/cameras.rs reads it.
 
 if grep -q 'panicked' "$data/server.log"; then
   echo "the server panicked during the run:"; grep -A5 panicked "$data/server.log"; exit 1
