@@ -9,7 +9,7 @@ use super::error::{ApiError, ErrorBody};
 use super::text::{check_label, check_name};
 use super::AppState;
 use crate::camera::archive::Forget;
-use crate::camera::feed::Health;
+use crate::camera::feed::CameraHealth;
 use crate::camera::id::CameraId;
 use crate::camera::registry::{new_token, token_digest};
 use crate::camera::source::CameraSource;
@@ -28,7 +28,7 @@ pub struct Camera {
     pub slots: i64,
     /// Whether the camera has a device token to push frames with.
     pub has_token: bool,
-    pub status: Health,
+    pub status: CameraHealth,
     /// Frames per second over the last few seconds.
     pub fps: f64,
     pub last_frame_at: Option<DateTime<Utc>>,
@@ -66,7 +66,7 @@ impl Camera {
             source,
             slots,
             has_token: row.token_sha256.is_some(),
-            status: s.map_or(Health::Offline, |s| s.status),
+            status: s.map_or(CameraHealth::Offline, |s| s.status),
             fps: s.map_or(0.0, |s| s.fps),
             last_frame_at: s.and_then(|s| s.last_frame_at),
             frames: s.map_or(0, |s| s.frames),

@@ -32,7 +32,7 @@ pub struct Frame {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
 #[serde(rename_all = "lowercase")]
-pub enum Health {
+pub enum CameraHealth {
     /// Frames are arriving.
     Online,
     /// The server is opening the camera's stream and has no frame from it yet.
@@ -45,7 +45,7 @@ pub enum Health {
 #[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
 pub struct CameraStatus {
     pub id: String,
-    pub status: Health,
+    pub status: CameraHealth,
     /// Frames per second over the last few seconds; 0 when none arrive.
     pub fps: f64,
     pub last_frame_at: Option<DateTime<Utc>>,
@@ -92,7 +92,7 @@ pub struct CameraFeed {
 }
 
 struct State {
-    health: Health,
+    health: CameraHealth,
     frames: u64,
     bad_frames: u64,
     reconnects: u64,
@@ -107,7 +107,11 @@ struct State {
 
 impl CameraFeed {
     /// `notify` is called with the new status whenever the camera's health changes.
-    pub fn new(id: CameraId, initial: Health, notify: impl Fn(CameraStatus) + Send + Sync + 'static) -> CameraFeed {
+    pub fn new(
+        id: CameraId,
+        initial: CameraHealth,
+        notify: impl Fn(CameraStatus) + Send + Sync + 'static,
+    ) -> CameraFeed {
         CameraFeed {
             id,
             frames: watch::Sender::new(None),
@@ -160,8 +164,8 @@ impl CameraFeed {
             }
             s.recent.push_back(now);
             let frame = Arc::new(Frame { jpeg, width: info.width, height: info.height, taken_at, seq: s.frames });
-            let came_online = s.health != Health::Online;
-            s.health = Health::Online;
+            let came_online = s.health != CameraHealth::Online;
+            s.health = CameraHealth::Online;
             let keep = self.keep.as_ref().and_then(|k| {
                 let due = k.every.is_some_and(|every| s.last_kept.is_none_or(|t| now.duration_since(t) >= every));
                 let reason = match origin {
@@ -202,7 +206,7 @@ impl CameraFeed {
     pub fn connecting(&self) {
         let changed = {
             let mut s = self.state.lock();
-            std::mem::replace(&mut s.health, Health::Connecting) != Health::Connecting
+            std::mem::replace(&mut s.health, CameraHealth::Connecting) != CameraHealth::Connecting
         };
         if changed {
             self.announce();
@@ -213,7 +217,7 @@ impl CameraFeed {
     pub fn failed(&self, error: String) {
         {
             let mut s = self.state.lock();
-            s.health = Health::Offline;
+            s.health = CameraHealth::Offline;
             s.reconnects += 1;
             s.last_error = Some((error, Utc::now()));
         }
@@ -225,8 +229,8 @@ impl CameraFeed {
     pub fn tick(&self, silence: Duration) {
         {
             let mut s = self.state.lock();
-            if s.health == Health::Online && s.last_frame.is_none_or(|t| t.elapsed() >= silence) {
-                s.health = Health::Offline;
+            if s.health == CameraHealth::Online && s.last_frame.is_none_or(|t| t.elapsed() >= silence) {
+                s.health = CameraHealth::Offline;
                 s.last_error = Some((format!("no frame for {} s", silence.as_secs()), Utc::now()));
             }
         }
@@ -306,7 +310,8 @@ mod tests {
     fn health_follows_frames_failures_and_silence() {
         let seen = Arc::new(Mutex::new(Vec::new()));
         let sink = seen.clone();
-        let feed = CameraFeed::new("cam".parse().unwrap(), Health::Connecting, move |s| sink.lock().push(s.status));
+        let feed =
+            CameraFeed::new("cam".parse().unwrap(), CameraHealth::Connecting, move |s| sink.lock().push(s.status));
         let mut rx = feed.subscribe();
         assert!(feed.latest().is_none());
         let f = feed.publish(Bytes::from_static(b"jpeg"), info(), Origin::Pulled);
@@ -317,13 +322,16 @@ mod tests {
         assert_eq!(feed.latest().map(|f| f.seq), Some(2), "readers see the newest frame only");
         feed.failed("connection reset".into());
         let st = feed.status();
-        assert_eq!((st.status, st.frames, st.reconnects, st.viewers), (Health::Offline, 2, 1, 1));
+        assert_eq!((st.status, st.frames, st.reconnects, st.viewers), (CameraHealth::Offline, 2, 1, 1));
         assert_eq!(st.last_error.as_deref(), Some("connection reset"));
         feed.publish(Bytes::from_static(b"jpeg3"), info(), Origin::Pushed);
         feed.tick(Duration::ZERO);
-        assert_eq!(feed.status().status, Health::Offline, "silence turns a camera offline");
-        let healths: Vec<Health> = seen.lock().clone();
-        assert_eq!(healths, vec![Health::Online, Health::Offline, Health::Online, Health::Offline]);
+        assert_eq!(feed.status().status, CameraHealth::Offline, "silence turns a camera offline");
+        let healths: Vec<CameraHealth> = seen.lock().clone();
+        assert_eq!(
+            healths,
+            vec![CameraHealth::Online, CameraHealth::Offline, CameraHealth::Online, CameraHealth::Offline]
+        );
     }
 
     #[test]

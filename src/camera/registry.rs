@@ -13,7 +13,7 @@ use subtle::ConstantTimeEq;
 
 use super::archive::{hex, Archive, Keep};
 use super::capture::{CaptureActor, CaptureSettings, Retire};
-use super::feed::{CameraFeed, CameraStatus, Health, KeepPolicy};
+use super::feed::{CameraFeed, CameraHealth, CameraStatus, KeepPolicy};
 use super::id::CameraId;
 use super::source::CameraSource;
 use crate::config::ArchiveConfig;
@@ -94,7 +94,7 @@ impl Cameras {
             retire(old);
             return;
         }
-        let initial = if source.is_pulled() { Health::Connecting } else { Health::Offline };
+        let initial = if source.is_pulled() { CameraHealth::Connecting } else { CameraHealth::Offline };
         let changes = self.changes.clone();
         let feed = Arc::new(
             CameraFeed::new(id.clone(), initial, move |status| changes.camera_changed(status))
