@@ -21,7 +21,8 @@ fn migrate_applies_once_with_the_private_database() {
         assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
         String::from_utf8_lossy(&out.stdout).trim().to_string()
     };
-    assert_eq!(run(), "1 migration(s) applied");
+    let all = std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/migrations")).unwrap().count();
+    assert_eq!(run(), format!("{all} migration(s) applied"));
     assert_eq!(run(), "0 migration(s) applied", "a second run finds nothing to do");
     assert!(!dir.path().join("postgres/postmaster.pid").exists(), "the private server is stopped on exit");
 }
@@ -78,9 +79,16 @@ async fn cameras_declared_in_the_config_exist_after_start() {
         .find(|p| p.extension().is_some_and(|x| x == "xml"))
         .unwrap();
     let config = config_dir.path().join("smartpark.toml");
+    let token_file = config_dir.path().join("door.token");
+    std::fs::write(&token_file, "a-device-token-from-a-file\n").unwrap();
     std::fs::write(
         &config,
-        format!("[[cameras]]\nid = \"ufpr05\"\nname = \"UFPR05 lot\"\npklot = {:?}\n", xml.to_str().unwrap()),
+        format!(
+            "[[cameras]]\nid = \"ufpr05\"\nname = \"UFPR05 lot\"\npklot = {:?}\n\
+             [[cameras]]\nid = \"door\"\nname = \"Door\"\nsource = {{ kind = \"push\" }}\ntoken_file = {:?}\n",
+            xml.to_str().unwrap(),
+            token_file.to_str().unwrap()
+        ),
     )
     .unwrap();
     let mut s = Server::start_with(&[("SMARTPARK_CONFIG", config.to_str().unwrap())]);
@@ -88,6 +96,21 @@ async fn cameras_declared_in_the_config_exist_after_start() {
     let (_, cam) = call(http.get(s.url("/api/cameras/ufpr05"))).await;
     assert_eq!(cam["name"], "UFPR05 lot");
     assert_eq!(cam["slots"], 40);
+    // The declared token (read from its file, trimmed) is the one the camera pushes with.
+    let (_, door) = call(http.get(s.url("/api/cameras/door"))).await;
+    assert_eq!((door["source"]["kind"].as_str(), door["has_token"].as_bool()), (Some("push"), Some(true)));
+    let frame = common::sim::jpeg_files().remove(0);
+    for (token, status) in [("a-device-token-from-a-file", 202), ("a-device-token-from-a-fil", 401)] {
+        let res = http
+            .post(s.url("/api/cameras/door/frames"))
+            .bearer_auth(token)
+            .header("content-type", "image/jpeg")
+            .body(frame.clone())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status().as_u16(), status, "{token}");
+    }
     let (_, first) = call(http.get(s.url("/api/slots?camera=ufpr05"))).await;
     let id = first[0]["id"].as_i64().unwrap();
     set_state(&http, &s, id, "occupied").await;

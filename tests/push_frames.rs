@@ -103,6 +103,50 @@ async fn pushed_frames_are_stored_listed_and_served() {
     let (st, body) = call(http.post(s.url("/api/capture")).multipart(form)).await;
     assert_eq!(st, 202, "{body}");
     assert_eq!(camera(&http, &s, "door").await["frames"].as_u64(), Some(5));
+
+    // `smartpark sim-camera --push` posts like a board: every frame once, in order.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_smartpark"))
+        .args(["sim-camera", "--fps", "20", "--passes", "1", "--frames"])
+        .arg(common::sim::jpeg_dir())
+        .args(["--push", &s.url("/api/cameras/door/frames"), "--token", &token])
+        .output()
+        .expect("sim-camera --push");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success() && stdout.contains("sent 5 frame(s), 0 refused"), "{stdout}");
+    assert_eq!(camera(&http, &s, "door").await["frames"].as_u64(), Some(10));
+    let snap = http.get(s.url("/api/cameras/door/snapshot.jpg")).send().await.unwrap().bytes().await.unwrap();
+    assert_eq!(snap[..], frames[4][..], "the last frame pushed is the newest");
+
+    // Deleting the camera deletes its captures' images too.
+    let images = s.data_dir.join("images/captures/door");
+    eventually(Duration::from_secs(20), "ten captures", || async {
+        (captures(&http, &s, "camera=door&limit=100").await["items"].as_array().unwrap().len() == 10).then_some(())
+    })
+    .await;
+    let (st, _) = call(http.delete(s.url("/api/cameras/door"))).await;
+    assert_eq!(st, 204);
+    eventually(Duration::from_secs(20), "the camera's images to be deleted", || async {
+        let left = walk(&images);
+        left.is_empty().then_some(())
+    })
+    .await;
+    assert_eq!(captures(&http, &s, "camera=door").await["items"], json!([]));
+}
+
+/// Every file under `dir`.
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut files = Vec::new();
+    let mut todo = vec![dir.to_path_buf()];
+    while let Some(d) = todo.pop() {
+        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            if e.path().is_dir() {
+                todo.push(e.path());
+            } else {
+                files.push(e.path());
+            }
+        }
+    }
+    files
 }
 
 #[tokio::test]
