@@ -113,6 +113,24 @@ async fn captures_survive_an_s3_outage() {
 }
 
 #[tokio::test]
+async fn a_store_that_is_out_at_start_does_not_stop_the_server() {
+    let mut s3 = S3Server::start();
+    s3.stop();
+    let s = start(&[], &s3.endpoint);
+    let http = client();
+    let token = push_camera(&http, &s).await;
+    let frame = jpeg_files().remove(0);
+    push(&http, &s, &token, &frame).await;
+    s3.start_again();
+    let item = eventually(Duration::from_secs(60), "the capture once the store is up", || async {
+        captures(&http, &s).await.into_iter().next()
+    })
+    .await;
+    let store = the_store(&s3.endpoint).await;
+    assert_eq!(store.get(item["storage_key"].as_str().unwrap()).await.unwrap().as_deref(), Some(&frame[..]));
+}
+
+#[tokio::test]
 async fn retention_deletes_images_and_rows_together() {
     let s3 = S3Server::start();
     let s = start(

@@ -405,7 +405,14 @@ impl S3Store {
             describe: format!("s3 bucket {} at {where_}", cfg.bucket),
         };
         if cfg.create_bucket {
-            store.ensure_bucket().await?;
+            match store.ensure_bucket().await {
+                // A store that is out when the server starts is an outage like any other: the
+                // server runs, frames wait, and the first put makes the bucket.
+                Err(e) if e.is_transient() => {
+                    tracing::warn!(error = %e, "the {} cannot be reached yet; captures wait for it", store.describe)
+                }
+                other => other?,
+            }
         }
         Ok(store)
     }
