@@ -271,3 +271,30 @@ async fn bad_camera_sources_are_refused() {
     let c = camera(&http, &s, "quiet").await;
     assert_eq!((c["status"].as_str(), c["source"]["kind"].as_str()), (Some("offline"), Some("push")));
 }
+
+#[tokio::test]
+async fn the_demo_replays_recorded_png_frames_as_a_camera_with_its_spaces() {
+    let (seq1, seq4) = (common::sim::pklot("annotated/sequence1"), common::sim::pklot("annotated/sequence4"));
+    let s = Server::start_with_args(
+        &["--replay", seq1.to_str().unwrap(), "--replay", seq4.to_str().unwrap(), "--replay-fps", "5"],
+        &[],
+    );
+    let http = client();
+    let c = online_with_frames(&http, &s, "replay", 2).await;
+    assert_eq!(c["slots"], 40, "the spaces of the sequence's annotation: {c}");
+    assert_eq!(c["source"]["kind"], "mjpeg");
+    // The PNG frames reach the server as JPEGs of the camera's size.
+    let res = http.get(s.url("/api/cameras/replay/snapshot.jpg")).send().await.unwrap();
+    let jpeg = res.bytes().await.unwrap();
+    let info = smartpark::camera::jpeg::inspect(&jpeg).expect("a JPEG");
+    assert_eq!((info.width, info.height), (1280, 720));
+    // A configured camera replaces the demo.
+    let config = common::data_dir();
+    let file = config.path().join("smartpark.toml");
+    std::fs::write(&file, "[[cameras]]\nid = \"own\"\nname = \"Own\"\n").unwrap();
+    let s2 =
+        Server::start_with_args(&["--replay", seq1.to_str().unwrap()], &[("SMARTPARK_CONFIG", file.to_str().unwrap())]);
+    let (_, all) = call(http.get(s2.url("/api/cameras"))).await;
+    let ids: Vec<&str> = all.as_array().unwrap().iter().filter_map(|c| c["id"].as_str()).collect();
+    assert_eq!(ids, ["own"]);
+}

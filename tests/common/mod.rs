@@ -24,6 +24,7 @@ pub struct Server {
     /// Keeps the directory alive for the test; removed on drop.
     _tmp: Option<tempfile::TempDir>,
     env: Vec<(String, String)>,
+    args: Vec<String>,
 }
 
 /// A data directory the `postgres` user can enter (the private server runs as it under root).
@@ -41,10 +42,16 @@ impl Server {
 
     /// Starts with extra environment, such as `SMARTPARK_LIVE__HEARTBEAT_INTERVAL_S`.
     pub fn start_with(env: &[(&str, &str)]) -> Server {
+        Server::start_with_args(&[], env)
+    }
+
+    /// Starts with extra `serve` arguments, such as `--replay DIR`.
+    pub fn start_with_args(args: &[&str], env: &[(&str, &str)]) -> Server {
         let tmp = data_dir();
         let path = tmp.path().to_path_buf();
         let env = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-        let mut s = Server { child: None, base: String::new(), data_dir: path, _tmp: Some(tmp), env };
+        let args = args.iter().map(|a| a.to_string()).collect();
+        let mut s = Server { child: None, base: String::new(), data_dir: path, _tmp: Some(tmp), env, args };
         s.launch();
         s
     }
@@ -58,6 +65,7 @@ impl Server {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_smartpark"));
         cmd.args(["serve", "--port", "0", "--data-dir"])
             .arg(&self.data_dir)
+            .args(&self.args)
             .env_remove("DATABASE_URL")
             .env("SMARTPARK_LOG__FORMAT", "text")
             .env("RUST_LOG", "info")
