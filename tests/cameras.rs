@@ -298,3 +298,29 @@ async fn the_demo_replays_recorded_png_frames_as_a_camera_with_its_spaces() {
     let ids: Vec<&str> = all.as_array().unwrap().iter().filter_map(|c| c["id"].as_str()).collect();
     assert_eq!(ids, ["own"]);
 }
+
+#[tokio::test]
+async fn a_viewer_that_stops_reading_holds_up_no_one() {
+    let sim = SimCamera::start(20.0);
+    let s = Server::start_with(FAST_RECONNECT);
+    let http = client();
+    let (st, body) = call(http.post(s.url("/api/cameras")).json(&json!({
+        "id": "gate", "name": "Gate", "source": {"kind": "mjpeg", "url": sim.url("/stream")}
+    })))
+    .await;
+    assert_eq!(st, 201, "{body}");
+    online_with_frames(&http, &s, "gate", 0).await;
+    // A viewer that asks for the stream and never reads a byte of it.
+    let addr = s.base.trim_start_matches("http://").to_string();
+    let mut stuck = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    stuck.write_all(format!("GET /api/cameras/gate/stream HTTP/1.1\r\nHost: {addr}\r\n\r\n").as_bytes()).await.unwrap();
+    let before = camera(&http, &s, "gate").await["frames"].as_u64().unwrap();
+    // Enough frames to fill the stuck viewer's socket buffers many times over (about 250 kB each).
+    let frames = read_frames(&s.url("/api/cameras/gate/stream"), 60).await;
+    assert_eq!(frames.len(), 60);
+    let c = camera(&http, &s, "gate").await;
+    assert_eq!((c["status"].as_str(), c["reconnects"].as_u64()), (Some("online"), Some(0)), "{c}");
+    assert!(c["frames"].as_u64().unwrap() >= before + 59, "capture went on at the camera's pace: {c}");
+    assert!(c["viewers"].as_u64().unwrap() >= 1, "the stuck viewer is still connected, only skipping frames: {c}");
+    drop(stuck);
+}
