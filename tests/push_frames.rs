@@ -248,3 +248,43 @@ async fn bad_pushes_are_refused_and_change_nothing() {
 fn urlencode(s: &str) -> String {
     s.replace('+', "%2B").replace(':', "%3A")
 }
+
+#[tokio::test]
+async fn captures_older_than_the_retention_age_are_deleted() {
+    let s =
+        Server::start_with(&[("SMARTPARK_ARCHIVE__MAX_AGE_DAYS", "30"), ("SMARTPARK_ARCHIVE__SWEEP_INTERVAL_S", "1")]);
+    let http = client();
+    let token = create_push_camera(&http, &s, "door").await;
+    let frames = jpeg_files();
+    for f in &frames[..2] {
+        let (st, body) = call(push(&http, &s, "door", &token, f.clone())).await;
+        assert_eq!(st, 202, "{body}");
+    }
+    let items = eventually(Duration::from_secs(20), "two captures", || async {
+        let page = captures(&http, &s, "camera=door").await;
+        let items = page["items"].as_array().unwrap().clone();
+        (items.len() == 2).then_some(items)
+    })
+    .await;
+    // Frames are stamped with the time they arrive, so age one in the database.
+    let (old, young) = (&items[1], &items[0]);
+    let db = smartpark::storage::db::Db::connect(&s.database_url(), 1, Duration::from_secs(5)).unwrap();
+    let mut conn = db.conn().await.unwrap();
+    use diesel_async::RunQueryDsl;
+    let aged = diesel::sql_query("UPDATE captures SET taken_at = now() - interval '31 days' WHERE id = $1")
+        .bind::<diesel::sql_types::BigInt, _>(old["id"].as_i64().unwrap())
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(aged, 1);
+    let left = eventually(Duration::from_secs(20), "the aged capture to go", || async {
+        let page = captures(&http, &s, "camera=door").await;
+        let items = page["items"].as_array().unwrap().clone();
+        (items.len() == 1).then_some(items)
+    })
+    .await;
+    assert_eq!(left[0]["id"], young["id"], "the young one stays");
+    let image = s.data_dir.join("images").join(old["storage_key"].as_str().unwrap());
+    assert!(!image.exists(), "the aged image is deleted with its row");
+    assert!(s.data_dir.join("images").join(young["storage_key"].as_str().unwrap()).exists());
+}

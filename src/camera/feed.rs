@@ -180,7 +180,13 @@ impl CameraFeed {
         };
         self.frames.send_replace(Some(frame.clone()));
         if let Some((archive, reason)) = keep {
-            archive.do_send(Keep { camera: self.id.to_string(), frame: frame.clone(), reason });
+            // A pulled frame shares the stream parser's large read buffer; a copy lets the archive
+            // hold it (possibly for long, during a store outage) without holding that buffer.
+            let kept = match origin {
+                Origin::Pulled => Arc::new(Frame { jpeg: Bytes::copy_from_slice(&frame.jpeg), ..*frame }),
+                Origin::Pushed => frame.clone(),
+            };
+            archive.do_send(Keep { camera: self.id.to_string(), frame: kept, reason });
         }
         if let Some(c) = &self.counter {
             let origin = match origin {

@@ -147,6 +147,15 @@ impl Server {
         self.launch();
     }
 
+    /// The private PostgreSQL's URL, for tests that must reach behind the API (to age a row).
+    pub fn database_url(&self) -> String {
+        let password = std::fs::read_to_string(self.data_dir.join("postgres-password")).expect("password file");
+        let pid_file = std::fs::read_to_string(self.data_dir.join("postgres/postmaster.pid")).expect("postmaster.pid");
+        // The fourth line of postmaster.pid is the port.
+        let port = pid_file.lines().nth(3).expect("port line").trim();
+        format!("postgres://smartpark:{}@127.0.0.1:{port}/smartpark", password.trim())
+    }
+
     pub fn pid(&self) -> Option<u32> {
         self.child.as_ref().map(|c| c.id())
     }
