@@ -96,6 +96,7 @@ pub async fn run(
     declare_cameras(&config, &db, &lot).await?;
     start_cameras(&db, &cameras).await?;
 
+    let cameras_on_stop = cameras.clone();
     let state = web::Data::new(AppState {
         lot,
         cameras,
@@ -146,8 +147,10 @@ pub async fn run(
             Ok(name) => tracing::info!(signal = name, "shutting down"),
             Err(e) => tracing::error!(error = %e, "cannot listen for signals; shutting down"),
         }
-        // Dashboards are told first, so they do not hold the graceful stop for its whole timeout.
+        // Dashboards and stream viewers are let go first, so they do not hold the graceful stop
+        // for its whole timeout.
         let _ = broadcaster.send(CloseAll).await;
+        cameras_on_stop.stop_all();
         handle.stop(true).await;
     });
     server.await?;

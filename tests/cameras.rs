@@ -324,3 +324,38 @@ async fn a_viewer_that_stops_reading_holds_up_no_one() {
     assert!(c["viewers"].as_u64().unwrap() >= 1, "the stuck viewer is still connected, only skipping frames: {c}");
     drop(stuck);
 }
+
+#[tokio::test]
+async fn a_stopping_server_ends_its_streams_cleanly() {
+    let sim = SimCamera::start(10.0);
+    let s = Server::start_with(FAST_RECONNECT);
+    let http = client();
+    let (st, body) = call(http.post(s.url("/api/cameras")).json(&json!({
+        "id": "gate", "name": "Gate", "source": {"kind": "mjpeg", "url": sim.url("/stream")}
+    })))
+    .await;
+    assert_eq!(st, 201, "{body}");
+    online_with_frames(&http, &s, "gate", 0).await;
+    let res = reqwest::get(s.url("/api/cameras/gate/stream")).await.unwrap();
+    let mut body = res.bytes_stream();
+    assert!(body.next().await.is_some_and(|c| c.is_ok()), "a first frame");
+    // SIGTERM: the stream must end as a complete response, not be cut when the graceful stop
+    // gives up on it.
+    let stopping = std::thread::spawn(move || {
+        let mut s = s;
+        s.stop();
+    });
+    let ended = tokio::time::timeout(Duration::from_secs(30), async {
+        loop {
+            match body.next().await {
+                None => return Ok(()),
+                Some(Err(e)) => return Err(e.to_string()),
+                Some(Ok(_)) => {}
+            }
+        }
+    })
+    .await
+    .expect("the stream ends");
+    assert_eq!(ended, Ok(()), "the stream ended cleanly");
+    stopping.join().expect("the server stopped with success");
+}

@@ -123,6 +123,14 @@ impl Cameras {
         }
     }
 
+    /// Stops every capture as the server shuts down: the feeds go with their actors, so every
+    /// viewer's stream ends instead of holding the graceful stop for its whole timeout.
+    pub fn stop_all(&self) {
+        for (_, entry) in self.entries.write().drain() {
+            retire(entry.capture);
+        }
+    }
+
     pub fn feed(&self, id: &str) -> Option<Arc<CameraFeed>> {
         self.entries.read().get(id).map(|e| e.feed.clone())
     }
