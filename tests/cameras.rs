@@ -43,6 +43,16 @@ async fn read_frames(url: &str, n: usize) -> Vec<Vec<u8>> {
     frames
 }
 
+/// Adds a camera that the server pulls as MJPEG from `url`; answers the created camera.
+async fn add_mjpeg_camera(http: &reqwest::Client, s: &Server, id: &str, url: &str) -> serde_json::Value {
+    let (st, body) = call(http.post(s.url("/api/cameras")).json(&json!({
+        "id": id, "name": id, "source": {"kind": "mjpeg", "url": url}
+    })))
+    .await;
+    assert_eq!(st, 201, "{body}");
+    body
+}
+
 async fn online_with_frames(http: &reqwest::Client, s: &Server, id: &str, more_than: u64) -> serde_json::Value {
     eventually(Duration::from_secs(20), &format!("camera {id} online with over {more_than} frames"), || async {
         let c = camera(http, s, id).await;
@@ -57,11 +67,7 @@ async fn a_pulled_camera_is_re_served_to_many_viewers_and_reconnects_after_a_reb
     let s = Server::start_with(FAST_RECONNECT);
     let http = client();
     let mut ws = ws_connect(&s).await;
-    let (st, body) = call(http.post(s.url("/api/cameras")).json(&json!({
-        "id": "gate", "name": "Gate", "source": {"kind": "mjpeg", "url": sim.url("/stream")}
-    })))
-    .await;
-    assert_eq!(st, 201, "{body}");
+    let body = add_mjpeg_camera(&http, &s, "gate", &sim.url("/stream")).await;
     assert_eq!(body["source"], json!({"kind": "mjpeg", "url": sim.url("/stream")}));
     assert!(body["token"].as_str().is_some_and(|t| t.len() >= 32), "a device token is shown once: {body}");
 
@@ -187,11 +193,7 @@ async fn stalls_and_garbage_are_retried_and_never_touch_another_camera() {
     let s = Server::start_with(&env);
     let http = client();
     for (id, url) in [("good", sim.url("/stream")), ("flaky", format!("http://127.0.0.1:{port}/video"))] {
-        let (st, body) = call(http.post(s.url("/api/cameras")).json(&json!({
-            "id": id, "name": id, "source": {"kind": "mjpeg", "url": url}
-        })))
-        .await;
-        assert_eq!(st, 201, "{body}");
+        add_mjpeg_camera(&http, &s, id, &url).await;
     }
     let errors = std::cell::RefCell::new(Vec::<String>::new());
     let healthy = eventually(Duration::from_secs(40), "the flaky camera to recover", || {
@@ -304,11 +306,7 @@ async fn a_viewer_that_stops_reading_holds_up_no_one() {
     let sim = SimCamera::start(20.0);
     let s = Server::start_with(FAST_RECONNECT);
     let http = client();
-    let (st, body) = call(http.post(s.url("/api/cameras")).json(&json!({
-        "id": "gate", "name": "Gate", "source": {"kind": "mjpeg", "url": sim.url("/stream")}
-    })))
-    .await;
-    assert_eq!(st, 201, "{body}");
+    add_mjpeg_camera(&http, &s, "gate", &sim.url("/stream")).await;
     online_with_frames(&http, &s, "gate", 0).await;
     // A viewer that asks for the stream and never reads a byte of it.
     let addr = s.base.trim_start_matches("http://").to_string();
@@ -330,11 +328,7 @@ async fn a_stopping_server_ends_its_streams_cleanly() {
     let sim = SimCamera::start(10.0);
     let s = Server::start_with(FAST_RECONNECT);
     let http = client();
-    let (st, body) = call(http.post(s.url("/api/cameras")).json(&json!({
-        "id": "gate", "name": "Gate", "source": {"kind": "mjpeg", "url": sim.url("/stream")}
-    })))
-    .await;
-    assert_eq!(st, 201, "{body}");
+    add_mjpeg_camera(&http, &s, "gate", &sim.url("/stream")).await;
     online_with_frames(&http, &s, "gate", 0).await;
     let res = reqwest::get(s.url("/api/cameras/gate/stream")).await.unwrap();
     let mut body = res.bytes_stream();

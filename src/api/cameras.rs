@@ -9,7 +9,7 @@ use super::error::{ApiError, ErrorBody};
 use super::text::{check_label, check_name};
 use super::AppState;
 use crate::camera::archive::Forget;
-use crate::camera::feed::CameraHealth;
+use crate::camera::feed::CameraLive;
 use crate::camera::id::CameraId;
 use crate::camera::registry::{new_token, token_digest};
 use crate::camera::source::CameraSource;
@@ -28,20 +28,9 @@ pub struct Camera {
     pub slots: i64,
     /// Whether the camera has a device token to push frames with.
     pub has_token: bool,
-    pub status: CameraHealth,
-    /// Frames per second over the last few seconds.
-    pub fps: f64,
-    pub last_frame_at: Option<DateTime<Utc>>,
-    /// Frames received since the server started.
-    pub frames: u64,
-    /// Frames that arrived damaged and were dropped.
-    pub bad_frames: u64,
-    /// Failed connections or polls, each retried.
-    pub reconnects: u64,
-    pub last_error: Option<String>,
-    pub last_error_at: Option<DateTime<Utc>>,
-    /// Clients watching `/api/cameras/{id}/stream`.
-    pub viewers: usize,
+    /// Health and figures of the capture (`offline` and zeros for one this server does not run).
+    #[serde(flatten)]
+    pub live: CameraLive,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -59,22 +48,13 @@ impl Camera {
     fn new(state: &AppState, row: CameraRow, slots: i64) -> Result<Camera, ApiError> {
         let source: CameraSource = serde_json::from_value(row.source)
             .map_err(|e| ApiError::Internal(format!("camera {}: stored source unreadable: {e}", row.id)))?;
-        let status = state.cameras.status(&row.id);
-        let s = status.as_ref();
+        let live = state.cameras.status(&row.id).map(|s| s.live).unwrap_or_default();
         Ok(Camera {
             name: row.name,
             source,
             slots,
             has_token: row.token_sha256.is_some(),
-            status: s.map_or(CameraHealth::Offline, |s| s.status),
-            fps: s.map_or(0.0, |s| s.fps),
-            last_frame_at: s.and_then(|s| s.last_frame_at),
-            frames: s.map_or(0, |s| s.frames),
-            bad_frames: s.map_or(0, |s| s.bad_frames),
-            reconnects: s.map_or(0, |s| s.reconnects),
-            last_error: s.and_then(|s| s.last_error.clone()),
-            last_error_at: s.and_then(|s| s.last_error_at),
-            viewers: s.map_or(0, |s| s.viewers),
+            live,
             created_at: row.created_at,
             updated_at: row.updated_at,
             id: row.id,

@@ -41,10 +41,9 @@ pub enum CameraHealth {
     Offline,
 }
 
-/// A camera's health as the API and the dashboards show it.
+/// A camera's health and figures, as the API and the dashboards show them.
 #[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
-pub struct CameraStatus {
-    pub id: String,
+pub struct CameraLive {
     pub status: CameraHealth,
     /// Frames per second over the last few seconds; 0 when none arrive.
     pub fps: f64,
@@ -59,6 +58,31 @@ pub struct CameraStatus {
     pub last_error_at: Option<DateTime<Utc>>,
     /// Clients watching the camera's MJPEG stream through the server.
     pub viewers: usize,
+}
+
+impl Default for CameraLive {
+    /// A camera this server does not capture.
+    fn default() -> Self {
+        CameraLive {
+            status: CameraHealth::Offline,
+            fps: 0.0,
+            last_frame_at: None,
+            frames: 0,
+            bad_frames: 0,
+            reconnects: 0,
+            last_error: None,
+            last_error_at: None,
+            viewers: 0,
+        }
+    }
+}
+
+/// A camera's figures with its id: the body of the `camera` WebSocket event.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct CameraStatus {
+    pub id: String,
+    #[serde(flatten)]
+    pub live: CameraLive,
 }
 
 /// How many recent arrival times the frame rate is measured over.
@@ -259,8 +283,7 @@ impl CameraFeed {
     }
 
     fn status_of(&self, s: &State) -> CameraStatus {
-        CameraStatus {
-            id: self.id.to_string(),
+        let live = CameraLive {
             status: s.health,
             fps: fps(&s.recent),
             last_frame_at: s.last_frame_at,
@@ -271,7 +294,8 @@ impl CameraFeed {
             last_error_at: s.last_error.as_ref().map(|(_, t)| *t),
             // The watch channel counts its receivers; the feed itself holds none.
             viewers: self.frames.receiver_count(),
-        }
+        };
+        CameraStatus { id: self.id.to_string(), live }
     }
 
     /// Tells listeners the status if it differs from what they last heard.
@@ -317,7 +341,7 @@ mod tests {
         let seen = Arc::new(Mutex::new(Vec::new()));
         let sink = seen.clone();
         let feed =
-            CameraFeed::new("cam".parse().unwrap(), CameraHealth::Connecting, move |s| sink.lock().push(s.status));
+            CameraFeed::new("cam".parse().unwrap(), CameraHealth::Connecting, move |s| sink.lock().push(s.live.status));
         let mut rx = feed.subscribe();
         assert!(feed.latest().is_none());
         let f = feed.publish(Bytes::from_static(b"jpeg"), info(), Origin::Pulled);
@@ -327,12 +351,12 @@ mod tests {
         feed.publish(Bytes::from_static(b"jpeg2"), info(), Origin::Pulled);
         assert_eq!(feed.latest().map(|f| f.seq), Some(2), "readers see the newest frame only");
         feed.failed("connection reset".into());
-        let st = feed.status();
+        let st = feed.status().live;
         assert_eq!((st.status, st.frames, st.reconnects, st.viewers), (CameraHealth::Offline, 2, 1, 1));
         assert_eq!(st.last_error.as_deref(), Some("connection reset"));
         feed.publish(Bytes::from_static(b"jpeg3"), info(), Origin::Pushed);
         feed.tick(Duration::ZERO);
-        assert_eq!(feed.status().status, CameraHealth::Offline, "silence turns a camera offline");
+        assert_eq!(feed.status().live.status, CameraHealth::Offline, "silence turns a camera offline");
         let healths: Vec<CameraHealth> = seen.lock().clone();
         assert_eq!(
             healths,
