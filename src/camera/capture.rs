@@ -185,13 +185,14 @@ async fn read_stream(url: &str, feed: &CameraFeed, settings: &CaptureSettings, f
         };
         parser.push(&chunk);
         while let Some(part) = parser.next_part().map_err(|e| format!("not an MJPEG stream: {e}"))? {
-            match jpeg::inspect(&part.data) {
-                Ok(info) => {
+            // The parser has walked each JPEG to its end already; it hands over the dimensions.
+            match part.info {
+                Some(info) => {
                     feed.publish(part.data, info, Origin::Pulled);
                     *frames += 1;
                     last_frame = Instant::now();
                 }
-                Err(e) => feed.bad_frame(&e.to_string()),
+                None => feed.bad_frame("no frame header (SOF)"),
             }
         }
         // Bytes that never complete a frame are as dead as silence.

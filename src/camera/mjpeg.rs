@@ -9,7 +9,7 @@
 use bytes::{Buf, Bytes, BytesMut};
 use memchr::{memchr, memmem};
 
-use super::jpeg::{JpegError, JpegScanner};
+use super::jpeg::{JpegError, JpegInfo, JpegScanner};
 
 /// One frame of the stream.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -18,6 +18,8 @@ pub struct Part {
     pub data: Bytes,
     /// The part's `X-Timestamp` header (ESP32: seconds.micros of capture), if it had one.
     pub timestamp: Option<String>,
+    /// The JPEG's dimensions, read on the way to its end, so that no one scans it again.
+    pub info: Option<JpegInfo>,
 }
 
 /// Why the stream cannot go on; the caller should reconnect.
@@ -344,7 +346,7 @@ impl MjpegParser {
                 // Anything between the EOI and the declared length is padding, left to the delimiter seek.
                 let data = self.buf.split_to(end).freeze();
                 self.skipped = 0;
-                Ok(Step::Frame(Part { data, timestamp }))
+                Ok(Step::Frame(Part { data, timestamp, info: scanner.info() }))
             }
             Err(JpegError::NotJpeg) => Ok(Step::Again), // a text or other non-JPEG part: skip it
             Err(_) => self.drop_part(scanner.position()),
@@ -650,6 +652,9 @@ mod tests {
             parser.push(&rest[..n]);
             rest = &rest[n..];
             while let Some(part) = parser.next_part().expect("a valid stream") {
+                let inspected = super::super::jpeg::inspect(&part.data).ok();
+                assert!(inspected.is_some(), "frames are whole JPEGs");
+                assert_eq!(part.info, inspected, "the dimensions the parser hands over are the JPEG's");
                 frames.push((part.data.to_vec(), part.timestamp));
             }
         }
