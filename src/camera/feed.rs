@@ -316,10 +316,7 @@ impl CameraFeed {
 /// Frames per second over the recent arrivals, counting the silence since the last one, so a
 /// camera that stops drifts to 0 instead of freezing at its last rate.
 fn fps(recent: &VecDeque<Instant>) -> f64 {
-    let (Some(first), Some(_)) = (recent.front(), recent.back()) else { return 0.0 };
-    if recent.len() < 2 {
-        return 0.0;
-    }
+    let Some(first) = recent.front().filter(|_| recent.len() >= 2) else { return 0.0 };
     let span = first.elapsed().as_secs_f64();
     if span <= 0.0 {
         return 0.0;
