@@ -1,5 +1,5 @@
 # The two commands of a fresh machine: `make run` and `make test`.
-.PHONY: run test setup build bench bench-api bench-ws bench-mjpeg bench-cameras clean-data
+.PHONY: run test setup models build bench bench-api bench-ws bench-mjpeg bench-cameras bench-detect eval clean-data
 
 CARGO ?= cargo
 # Where local state (the private PostgreSQL, kept images) lives for `make run`.
@@ -10,23 +10,33 @@ PKLOT ?= ../shared/fixtures/pklot/annotated
 REPLAY ?= $(PKLOT)/sequence1 $(PKLOT)/sequence4
 REPLAY_FPS ?= 0.5
 
+# tch builds against the libtorch of the PyTorch wheel in the project's virtualenv.
+export LIBTORCH_USE_PYTORCH := 1
+export VIRTUAL_ENV := $(CURDIR)/.venv
+export PATH := $(CURDIR)/.venv/bin:$(PATH)
+
 setup:
 	@bash scripts/setup.sh
+	@bash scripts/install-torch.sh
 
-build: setup
+# models/yolov5n.torchscript (COCO) and models/yolo11n-seg-vehicles.torchscript, exported here.
+models: setup
+	@bash scripts/make-models.sh
+
+build: setup models
 	$(CARGO) build --release --locked
 
 run: build
 	./target/release/smartpark serve --data-dir $(DATA_DIR) $(foreach d,$(REPLAY),--replay $(d)) --replay-fps $(REPLAY_FPS)
 
 # Benchmarks are compiled here (so they cannot rot) but run only by `make bench`.
-test: setup
+test: setup models
 	bash scripts/install-moto.sh
 	$(CARGO) build --locked --benches
 	bash scripts/api-conformance.sh
 	$(CARGO) test --locked --lib --bins --tests
 
-bench: bench-api bench-ws bench-mjpeg bench-cameras
+bench: bench-api bench-ws bench-mjpeg bench-cameras bench-detect
 
 bench-api: build
 	$(CARGO) bench --locked --bench api_load
@@ -42,3 +52,13 @@ bench-mjpeg: setup
 
 bench-cameras: build
 	$(CARGO) bench --locked --bench camera_load
+
+# Detection speed against the Python reference pipeline, same images, size and threads.
+IMGSZ ?= 1280
+bench-detect: build
+	./target/release/smartpark bench detect --model models/yolov5n.torchscript --imgsz $(IMGSZ) --threads 2 \
+		--images ../shared/fixtures/pklot/day-2013-02-24
+
+# Occupancy accuracy on the annotated PKLot frames.
+eval: build
+	./target/release/smartpark eval --model models/yolov5n.torchscript --imgsz $(IMGSZ) --dataset $(PKLOT)
