@@ -16,6 +16,7 @@ use crate::camera::registry::{token_digest, Cameras};
 use crate::camera::sim;
 use crate::camera::source::CameraSource;
 use crate::config::{CameraDecl, Config};
+use crate::detect::actor::Detector;
 use crate::live::broadcaster::{Broadcaster, CloseAll};
 use crate::live::feed::ChangeFeed;
 use crate::live::ws::WsSettings;
@@ -23,6 +24,7 @@ use crate::metrics::Metrics;
 use crate::parking::board::SlotBoard;
 use crate::parking::lot::{Lot, LotError};
 use crate::parking::pklot;
+use crate::parking::watch::{Sightings, Watch};
 use crate::storage::cameras;
 use crate::storage::db::{Db, DbError};
 use crate::storage::images::{ImageStore, StoreError};
@@ -40,6 +42,8 @@ pub enum AppError {
     Images(#[from] StoreError),
     #[error("HTTP server: {0}")]
     Http(#[from] std::io::Error),
+    #[error("detector: {0}")]
+    Detector(String),
 }
 
 /// Runs the server on the current actix system until it is told to stop (SIGINT, SIGTERM).
@@ -95,6 +99,8 @@ pub async fn run(
     );
     declare_cameras(&config, &db, &lot).await?;
     start_cameras(&db, &cameras).await?;
+    let sightings = Sightings::default();
+    let detecting = start_detection(&config, &cameras, &lot, &archive, &sightings, &metrics)?;
 
     let cameras_on_stop = cameras.clone();
     let state = web::Data::new(AppState {
@@ -105,6 +111,8 @@ pub async fn run(
         db,
         metrics: metrics.clone(),
         config: config.clone(),
+        sightings,
+        detecting,
     });
     let ws_settings = web::Data::new(WsSettings {
         broadcaster: broadcaster.clone(),
@@ -261,4 +269,34 @@ async fn declare_cameras(config: &Config, db: &Db, lot: &Lot) -> Result<(), AppE
         }
     }
     Ok(())
+}
+
+/// Starts the detector and the occupancy step of every camera. Without the model file the
+/// server runs on (spaces change by hand and by sensors) and says why; a model that is there
+/// but cannot be used is an error.
+fn start_detection(
+    config: &Config,
+    cameras: &Arc<Cameras>,
+    lot: &Arc<Lot>,
+    archive: &Addr<Archive>,
+    sightings: &Sightings,
+    metrics: &Metrics,
+) -> Result<bool, AppError> {
+    let model = &config.detect.model;
+    if !config.detect.enabled {
+        tracing::info!("detection is off (detect.enabled = false)");
+        return Ok(false);
+    }
+    if !model.is_file() {
+        tracing::warn!(model = %model.display(), "no detection model there (`make models` writes one); spaces change only through the API");
+        return Ok(false);
+    }
+    let detector = Detector::start(&config.detect, metrics.clone()).map_err(AppError::Detector)?;
+    let (cameras, board, lot, archive) = (cameras.clone(), lot.board().clone(), lot.clone(), archive.clone());
+    let (detect, occupancy, sightings, metrics) =
+        (config.detect.clone(), config.occupancy.clone(), sightings.clone(), metrics.clone());
+    Watch::start_in_arbiter(&Arbiter::new().handle(), move |_| {
+        Watch::new(cameras, board, lot, archive, detector, detect, occupancy, sightings, metrics)
+    });
+    Ok(true)
 }

@@ -18,6 +18,8 @@ pub struct Config {
     pub capture: CaptureConfig,
     pub archive: ArchiveConfig,
     pub storage: crate::storage::images::StorageConfig,
+    pub detect: DetectConfig,
+    pub occupancy: OccupancyConfig,
     /// Cameras declared in the file; created (or renamed) at start, never deleted by a restart.
     pub cameras: Vec<CameraDecl>,
 }
@@ -72,6 +74,90 @@ pub struct CaptureConfig {
     pub max_frame_bytes: usize,
     /// How often each camera's status (fps, newest frame) is re-sent to dashboards.
     pub status_interval_s: u64,
+}
+
+/// The vehicle detector and how often each camera is analysed.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DetectConfig {
+    /// Whether cameras are analysed at all.
+    pub enabled: bool,
+    /// A YOLO TorchScript file. When it is missing the server runs without detection (and says so).
+    pub model: PathBuf,
+    /// `auto` (CUDA when there is a GPU), `cpu`, `cuda` or `cuda:N`.
+    pub device: String,
+    /// libtorch's threads per detector; 0 is its default (one per core).
+    pub threads: i32,
+    /// Detector actors (SyncArbiter threads), each with its own copy of the model.
+    pub workers: usize,
+    /// The most frames, from as many cameras, that go through the model in one forward pass.
+    pub batch_size: usize,
+    /// Seconds between analyses of a camera.
+    pub interval_s: f64,
+    /// Even with no motion in the spaces, a camera is analysed at least this often.
+    pub max_interval_s: f64,
+    /// Skip the detector while the spaces look unchanged since the last analysis.
+    pub motion_gating: bool,
+    pub motion: crate::detect::motion::MotionParams,
+    /// The longer side of the model's input, in pixels (a multiple of 32, 640 to 1280 usual).
+    pub imgsz: u32,
+    pub confidence: f32,
+    pub iou: f32,
+    pub max_detections: usize,
+    /// Which of the model's classes are vehicles (names the model lacks are ignored).
+    pub classes: Vec<String>,
+}
+
+impl Default for DetectConfig {
+    fn default() -> Self {
+        let p = crate::detect::yolo::DetectParams::default();
+        DetectConfig {
+            enabled: true,
+            model: PathBuf::from("models/yolov5n.torchscript"),
+            device: "auto".into(),
+            threads: 0,
+            workers: 1,
+            batch_size: 4,
+            interval_s: 5.0,
+            max_interval_s: 60.0,
+            motion_gating: true,
+            motion: Default::default(),
+            imgsz: p.imgsz,
+            confidence: p.confidence,
+            iou: p.iou,
+            max_detections: p.max_detections,
+            classes: p.classes,
+        }
+    }
+}
+
+impl DetectConfig {
+    pub fn params(&self) -> crate::detect::yolo::DetectParams {
+        crate::detect::yolo::DetectParams {
+            imgsz: self.imgsz,
+            confidence: self.confidence,
+            iou: self.iou,
+            max_detections: self.max_detections,
+            classes: self.classes.clone(),
+        }
+    }
+}
+
+/// How detections become space states.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct OccupancyConfig {
+    /// A space changes state only after this many consecutive analyses agree, so a passing car
+    /// or one bad frame does not open or close a parking session.
+    pub confirm: usize,
+    /// The per-frame rule.
+    pub rule: crate::parking::occupancy::OccupancyParams,
+}
+
+impl Default for OccupancyConfig {
+    fn default() -> Self {
+        OccupancyConfig { confirm: 3, rule: Default::default() }
+    }
 }
 
 /// Which frames are kept as captures in the image store, and for how long.
@@ -136,6 +222,8 @@ impl Default for Config {
             capture: CaptureConfig::default(),
             archive: ArchiveConfig::default(),
             storage: Default::default(),
+            detect: DetectConfig::default(),
+            occupancy: Default::default(),
             cameras: Vec::new(),
         }
     }

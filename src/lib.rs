@@ -4,6 +4,7 @@ pub mod api;
 pub mod app;
 pub mod camera;
 pub mod config;
+pub mod detect;
 pub mod live;
 pub mod metrics;
 pub mod parking;

@@ -1,4 +1,4 @@
-//! The `smartpark` command: serve, migrate, import-pklot, sim-camera.
+//! The `smartpark` command: serve, migrate, import-pklot, sim-camera, detect, eval, bench.
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -33,6 +33,78 @@ struct DbFlags {
     /// An external PostgreSQL; without it a private server runs in the data directory.
     #[arg(long)]
     database_url: Option<String>,
+}
+
+/// The model and how it is run, for the commands that run it outside the server.
+#[derive(Args)]
+struct ModelFlags {
+    /// A YOLO TorchScript file (Ultralytics export, YOLOv5 or YOLOv8/11 layout).
+    #[arg(long, default_value = "models/yolov5n.torchscript")]
+    model: PathBuf,
+    /// The longer side of the model's input (a multiple of 32).
+    #[arg(long)]
+    imgsz: Option<u32>,
+    #[arg(long)]
+    conf: Option<f32>,
+    #[arg(long)]
+    iou: Option<f32>,
+    /// Comma-separated class names to keep, or `all`; by default the configured vehicles.
+    #[arg(long)]
+    classes: Option<String>,
+    /// auto, cpu, cuda or cuda:N.
+    #[arg(long, default_value = "auto")]
+    device: String,
+    /// libtorch's threads (0: its default, one per core).
+    #[arg(long, default_value_t = 0)]
+    threads: i32,
+}
+
+impl ModelFlags {
+    fn open(&self, config: &Config) -> anyhow::Result<smartpark::detect::yolo::Yolo> {
+        use smartpark::detect::{model, yolo};
+        let mut params = config.detect.params();
+        if let Some(v) = self.imgsz {
+            params.imgsz = v;
+        }
+        if let Some(v) = self.conf {
+            params.confidence = v;
+        }
+        if let Some(v) = self.iou {
+            params.iou = v;
+        }
+        match self.classes.as_deref() {
+            Some("all") => params.classes.clear(),
+            Some(list) => params.classes = list.split(',').map(|s| s.trim().to_string()).collect(),
+            None => {}
+        }
+        if self.threads > 0 {
+            tch::set_num_threads(self.threads);
+        }
+        let device = model::parse_device(&self.device).map_err(anyhow::Error::msg)?;
+        let m = model::Model::load(&self.model, device)?;
+        yolo::Yolo::new(m, params).map_err(anyhow::Error::msg)
+    }
+}
+
+#[derive(Subcommand)]
+enum BenchCommand {
+    /// Per-stage detection times, against the Python reference pipeline in the same run.
+    Detect {
+        #[command(flatten)]
+        model: ModelFlags,
+        /// A folder of JPEG frames.
+        #[arg(long)]
+        images: PathBuf,
+        /// The original checkpoint the Python reference runs (the `yolov5` package's pipeline).
+        #[arg(long, default_value = "../shared/models/yolov5n.pt")]
+        reference_weights: PathBuf,
+        /// The Python with torch and yolov5 installed (`make models` sets it up).
+        #[arg(long, default_value = ".venv/bin/python")]
+        python: PathBuf,
+        /// Times each image is run.
+        #[arg(long, default_value_t = 1)]
+        passes: usize,
+    },
 }
 
 #[derive(Subcommand)]
@@ -94,6 +166,24 @@ enum Command {
         #[arg(long, requires = "push")]
         passes: Option<u32>,
     },
+    /// Detect vehicles in images: one JSON line per image with its boxes in image pixels.
+    Detect {
+        #[command(flatten)]
+        model: ModelFlags,
+        #[arg(required = true)]
+        images: Vec<PathBuf>,
+    },
+    /// Measure occupancy against a PKLot-format tree (frames/ beside bounding_boxes/, any depth):
+    /// every frame on its own, no debounce; the last line is one JSON object.
+    Eval {
+        #[command(flatten)]
+        model: ModelFlags,
+        #[arg(long)]
+        dataset: PathBuf,
+    },
+    /// Benchmarks.
+    #[command(subcommand)]
+    Bench(BenchCommand),
 }
 
 fn init_logging(config: &Config) {
@@ -197,6 +287,35 @@ fn main() -> anyhow::Result<()> {
                     }
                 }
             })?;
+        }
+        Command::Detect { model, images } => {
+            let config = Config::load(cli.config.as_deref(), &Overrides::default())?;
+            let mut yolo = model.open(&config)?;
+            let mut timings = smartpark::detect::yolo::Timings::default();
+            for path in images {
+                let bytes = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
+                let frame =
+                    smartpark::detect::preprocess::decode(&bytes).with_context(|| path.display().to_string())?;
+                let found = yolo.detect(&[&frame], &mut timings)?.remove(0);
+                let boxes: Vec<[f32; 6]> =
+                    found.iter().map(|d| [d.x1, d.y1, d.x2, d.y2, d.score, d.class as f32]).collect();
+                println!("{}", serde_json::json!({ "image": path, "boxes": boxes }));
+            }
+        }
+        Command::Eval { model, dataset } => {
+            let config = Config::load(cli.config.as_deref(), &Overrides::default())?;
+            let mut yolo = model.open(&config)?;
+            let report =
+                smartpark::detect::eval::run(&mut yolo, &config.occupancy.rule, &dataset, |line| eprintln!("{line}"))?;
+            println!("{}", serde_json::to_string(&report)?);
+        }
+        Command::Bench(BenchCommand::Detect { model, images, reference_weights, python, passes }) => {
+            let config = Config::load(cli.config.as_deref(), &Overrides::default())?;
+            let threads = if model.threads > 0 { model.threads } else { tch::get_num_threads() };
+            let mut yolo = model.open(&config)?;
+            let setup = smartpark::detect::bench::Setup { images, reference_weights, python, passes, threads };
+            let report = smartpark::detect::bench::run(&mut yolo, &setup, |line| println!("{line}"))?;
+            println!("{}", serde_json::to_string(&report)?);
         }
         Command::ImportPklot { camera, name, server, file } => {
             let config = Config::load(cli.config.as_deref(), &Overrides::default())?;

@@ -1,7 +1,8 @@
 //! Prometheus metrics, rendered at `/metrics`.
 
 use prometheus::{
-    Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder,
+    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
+    TextEncoder,
 };
 
 #[derive(Clone)]
@@ -20,6 +21,9 @@ pub struct Metrics {
     pub captures_stored: IntCounter,
     pub captures_dropped: IntCounterVec,
     pub captures_expired: IntCounter,
+    pub detect_seconds: Histogram,
+    pub detect_batch_frames: Histogram,
+    pub analyses: IntCounterVec,
 }
 
 impl Metrics {
@@ -67,7 +71,25 @@ impl Metrics {
         .expect("static metric definition");
         let captures_expired = IntCounter::new("captures_expired_total", "Captures deleted by the retention rules")
             .expect("static metric definition");
+        let detect_seconds = Histogram::with_opts(
+            HistogramOpts::new("detect_seconds", "Time of one detector pass (preprocess, model, postprocess)")
+                .buckets(vec![0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0]),
+        )
+        .expect("static metric definition");
+        let detect_batch_frames = Histogram::with_opts(
+            HistogramOpts::new("detect_batch_frames", "Frames per detector pass")
+                .buckets(vec![1.0, 2.0, 4.0, 8.0, 16.0]),
+        )
+        .expect("static metric definition");
+        let analyses = IntCounterVec::new(
+            Opts::new("analyses_total", "Camera analyses, by outcome (detected, unchanged, failed)"),
+            &["camera", "outcome"],
+        )
+        .expect("static metric definition");
         for c in [
+            Box::new(detect_seconds.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(detect_batch_frames.clone()),
+            Box::new(analyses.clone()),
             Box::new(http_requests.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(http_duration.clone()),
             Box::new(ws_clients.clone()),
@@ -99,6 +121,9 @@ impl Metrics {
             captures_stored,
             captures_dropped,
             captures_expired,
+            detect_seconds,
+            detect_batch_frames,
+            analyses,
         }
     }
 

@@ -7,6 +7,7 @@ pub mod error;
 pub mod frames;
 pub mod health;
 pub mod openapi;
+pub mod overlay;
 pub mod sessions;
 pub mod slots;
 pub mod stats;
@@ -41,6 +42,10 @@ pub struct AppState {
     pub db: Db,
     pub metrics: Metrics,
     pub config: Arc<Config>,
+    /// The vehicles of each camera's last analysed frame.
+    pub sightings: crate::parking::watch::Sightings,
+    /// Whether a detector runs (a model was found).
+    pub detecting: bool,
 }
 
 /// Routes and extractor settings; the caller adds the state.
@@ -86,6 +91,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, config: &Config) {
         .service(web::resource("/api/capture").post(frames::capture).default_service(allow("POST")))
         .service(web::resource("/api/cameras/{id}/stream").get(streams::stream).default_service(allow("GET")))
         .service(web::resource("/api/cameras/{id}/snapshot.jpg").get(streams::snapshot).default_service(allow("GET")))
+        .service(web::resource("/api/cameras/{id}/overlay.jpg").get(overlay::overlay).default_service(allow("GET")))
         .service(web::resource("/api/captures").get(captures::list).default_service(allow("GET")))
         .service(web::resource("/api/captures/{id}").get(captures::get_one).default_service(allow("GET")))
         .service(web::resource("/api/captures/{id}/image").get(captures::image).default_service(allow("GET")))

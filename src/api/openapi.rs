@@ -4,7 +4,7 @@ use actix_web::HttpResponse;
 use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
 use utoipa::{Modify, OpenApi};
 
-use super::{cameras, captures, error, frames, health, sessions, slots, stats, streams};
+use super::{cameras, captures, error, frames, health, overlay, sessions, slots, stats, streams};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -13,7 +13,7 @@ use super::{cameras, captures, error, frames, health, sessions, slots, stats, st
         slots::list, slots::get_one, slots::set_state, slots::observe, slots::edit, slots::remove,
         cameras::list, cameras::create, cameras::get_one, cameras::update, cameras::remove,
         cameras::list_slots, cameras::create_slot, cameras::import_pklot, cameras::new_device_token,
-        frames::push, frames::capture, streams::stream, streams::snapshot,
+        frames::push, frames::capture, streams::stream, streams::snapshot, overlay::overlay,
         captures::list, captures::get_one, captures::image,
         sessions::list, sessions::get_one,
         stats::current, stats::history,

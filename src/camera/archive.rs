@@ -47,6 +47,26 @@ pub struct Keep {
     pub camera: String,
     pub frame: Arc<Frame>,
     pub reason: Reason,
+    /// Told the capture's id once its row exists (a slot change links to its evidence).
+    pub stored: Option<CaptureReply>,
+}
+
+/// The one-shot answer to a `Keep` that wants its capture id; shared because the queued item
+/// is cloned for each attempt.
+#[derive(Clone, Default)]
+pub struct CaptureReply(Arc<parking_lot::Mutex<Option<tokio::sync::oneshot::Sender<i64>>>>);
+
+impl CaptureReply {
+    pub fn new() -> (CaptureReply, tokio::sync::oneshot::Receiver<i64>) {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        (CaptureReply(Arc::new(parking_lot::Mutex::new(Some(tx)))), rx)
+    }
+
+    fn send(&self, id: i64) {
+        if let Some(tx) = self.0.lock().take() {
+            let _ = tx.send(id);
+        }
+    }
 }
 
 /// Deletes images whose rows are gone (the camera was deleted).
@@ -82,7 +102,7 @@ pub struct Archive {
 }
 
 enum Outcome {
-    Stored,
+    Stored(i64),
     /// The store or the database is out: keep the frame and retry.
     Retry(String),
     /// This frame can never be stored (its camera is gone, the store refuses the key).
@@ -140,8 +160,10 @@ impl Archive {
             .map(|outcome, act, ctx| {
                 act.busy = false;
                 match outcome {
-                    Outcome::Stored => {
-                        act.queue.pop_front();
+                    Outcome::Stored(id) => {
+                        if let Some(done) = act.queue.pop_front().and_then(|k| k.stored) {
+                            done.send(id);
+                        }
                         act.failures = 0;
                         act.metrics.captures_stored.inc();
                         act.gauge();
@@ -222,7 +244,7 @@ async fn store_one(store: ImageStore, db: Db, item: Keep) -> Outcome {
         Err(e) => Err(e),
     };
     match result {
-        Ok(_) => Outcome::Stored,
+        Ok(row) => Outcome::Stored(row.id),
         // The camera was deleted while its frame waited: the image has no owner.
         Err(e) if e.violation() == Some(&diesel::result::DatabaseErrorKind::ForeignKeyViolation) => {
             let _ = store.delete(&key).await;
@@ -277,13 +299,19 @@ impl Handler<Keep> for Archive {
     type Result = ();
 
     fn handle(&mut self, msg: Keep, ctx: &mut Context<Self>) {
-        // The head may be in flight; the oldest one waiting behind it is the one to let go.
+        // The head may be in flight; the oldest one waiting behind it is the one to let go, but
+        // never the evidence of a slot change while a routine frame could go instead.
         if self.queue.len() >= self.config.queue_limit.max(1) {
             self.metrics.captures_dropped.with_label_values(&["queue_full"]).inc();
-            if self.busy && self.queue.len() == 1 {
+            let first = usize::from(self.busy);
+            if let Some(i) = (first..self.queue.len()).find(|&i| self.queue[i].reason != Reason::Evidence) {
+                self.queue.remove(i);
+            } else if msg.reason != Reason::Evidence || first >= self.queue.len() {
                 return;
+            } else {
+                // Only evidence waits: the newest change's frame matters more than the oldest.
+                self.queue.remove(first);
             }
-            self.queue.remove(usize::from(self.busy));
         }
         self.queue.push_back(msg);
         self.gauge();

@@ -210,7 +210,7 @@ impl CameraFeed {
                 Origin::Pulled => Arc::new(Frame { jpeg: Bytes::copy_from_slice(&frame.jpeg), ..*frame }),
                 Origin::Pushed => frame.clone(),
             };
-            archive.do_send(Keep { camera: self.id.to_string(), frame: kept, reason });
+            archive.do_send(Keep { camera: self.id.to_string(), frame: kept, reason, stored: None });
         }
         if let Some(c) = &self.counter {
             let origin = match origin {

@@ -3,6 +3,8 @@
 pub mod board;
 pub mod geometry;
 pub mod lot;
+pub mod occupancy;
 pub mod pklot;
 pub mod slot;
 pub mod state;
+pub mod watch;

@@ -69,6 +69,8 @@ impl Server {
             .env_remove("DATABASE_URL")
             .env("SMARTPARK_LOG__FORMAT", "text")
             .env("RUST_LOG", "info")
+            // Tests that are not about detection keep their spaces as they set them.
+            .env("SMARTPARK_DETECT__ENABLED", "false")
             .stdout(Stdio::piped())
             .stderr(log);
         for (k, v) in &self.env {

