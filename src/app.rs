@@ -287,6 +287,7 @@ fn start_detection(
         tracing::info!("detection is off (detect.enabled = false)");
         return Ok(false);
     }
+    config.detect.check(&config.occupancy).map_err(AppError::Detector)?;
     if !model.is_file() {
         tracing::warn!(model = %model.display(), "no detection model there (`make models` writes one); spaces change only through the API");
         return Ok(false);

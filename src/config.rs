@@ -132,6 +132,31 @@ impl Default for DetectConfig {
 }
 
 impl DetectConfig {
+    /// What a bad `[detect]` or `[occupancy]` section gets told at start.
+    pub fn check(&self, occupancy: &OccupancyConfig) -> Result<(), String> {
+        self.params().check()?;
+        let seconds = |v: f64| v.is_finite() && (0.05..=86_400.0).contains(&v);
+        if !seconds(self.interval_s) {
+            return Err(format!("detect.interval_s must be between 0.05 and 86400, got {}", self.interval_s));
+        }
+        if !seconds(self.max_interval_s) || self.max_interval_s < self.interval_s {
+            return Err(format!(
+                "detect.max_interval_s must be at least detect.interval_s and at most 86400, got {}",
+                self.max_interval_s
+            ));
+        }
+        if self.workers == 0 || self.batch_size == 0 {
+            return Err("detect.workers and detect.batch_size must be at least 1".into());
+        }
+        if self.threads < 0 {
+            return Err(format!("detect.threads must be 0 (libtorch's default) or more, got {}", self.threads));
+        }
+        if occupancy.confirm == 0 {
+            return Err("occupancy.confirm must be at least 1".into());
+        }
+        occupancy.rule.validate().map_err(|e| format!("occupancy.rule: {e}"))
+    }
+
     pub fn params(&self) -> crate::detect::yolo::DetectParams {
         crate::detect::yolo::DetectParams {
             imgsz: self.imgsz,
@@ -370,6 +395,26 @@ mod tests {
             assert_eq!(env_only.server.port, 9100, "env beats file");
             Ok(())
         });
+    }
+
+    #[test]
+    fn detection_settings_are_checked() {
+        let c = Config::default();
+        c.detect.check(&c.occupancy).unwrap();
+        for (key, value) in
+            [("interval_s", "0"), ("interval_s", "-1"), ("max_interval_s", "1"), ("imgsz", "650"), ("workers", "0")]
+        {
+            let mut d = DetectConfig::default();
+            match key {
+                "interval_s" => d.interval_s = value.parse().unwrap(),
+                "max_interval_s" => d.max_interval_s = value.parse().unwrap(),
+                "imgsz" => d.imgsz = value.parse().unwrap(),
+                _ => d.workers = value.parse().unwrap(),
+            }
+            assert!(d.check(&c.occupancy).unwrap_err().contains(key), "{key} = {value}");
+        }
+        let bad = OccupancyConfig { confirm: 0, ..Default::default() };
+        assert!(c.detect.check(&bad).is_err());
     }
 
     #[test]

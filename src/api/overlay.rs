@@ -1,5 +1,6 @@
-//! `GET /api/cameras/{id}/overlay.jpg`: the newest frame with each space coloured by its state
-//! and the vehicle boxes of the last analysis, to see at a glance what the detector sees.
+//! `GET /api/cameras/{id}/overlay.jpg`: the newest analysed frame with its vehicle boxes and each
+//! space coloured by its state, to see at a glance what the detector sees. The boxes are drawn
+//! on the frame they were found in, never on a later one where the cars may have moved.
 
 use actix_web::{web, HttpResponse};
 
@@ -16,17 +17,20 @@ use crate::parking::state::SlotState;
     params(("id" = CameraId, Path, description = "camera id")),
     responses(
         (status = 200, content_type = "image/jpeg", body = Vec<u8>,
-         description = "the newest frame; spaces green (free), red (occupied) or grey (unknown); vehicle boxes of the last analysis in yellow"),
+         description = "the newest analysed frame (before any analysis, the newest frame) with its vehicle boxes in yellow; spaces green (free), red (occupied) or grey (unknown)"),
         (status = 404, body = ErrorBody, description = "no such camera, or no frame from it yet"),
         (status = 500, body = ErrorBody, description = "the newest frame cannot be decoded")
     )
 )]
 pub async fn overlay(state: web::Data<AppState>, id: web::Path<CameraId>) -> Result<HttpResponse, ApiError> {
     let feed = state.cameras.feed(&id).ok_or_else(|| ApiError::NotFound(format!("no camera with id {:?}", *id)))?;
-    let frame = feed.latest().ok_or_else(|| ApiError::NotFound(format!("camera {:?} has sent no frame yet", *id)))?;
-    let spaces: Vec<_> = state.lot.board().list().into_iter().filter(|v| v.camera_id == id.as_str()).collect();
     let sighting = state.sightings.read().get(id.as_str()).cloned();
-    let analysed_seq = sighting.as_ref().map(|s| s.seq);
+    let frame = match &sighting {
+        Some(s) => s.frame.clone(),
+        None => feed.latest().ok_or_else(|| ApiError::NotFound(format!("camera {:?} has sent no frame yet", *id)))?,
+    };
+    let spaces: Vec<_> = state.lot.board().list().into_iter().filter(|v| v.camera_id == id.as_str()).collect();
+    let analysed = sighting.is_some();
     let jpeg = frame.jpeg.clone();
     // Decoding, drawing and encoding a 720p frame take tens of milliseconds: off the workers.
     let body = web::block(move || {
@@ -56,9 +60,10 @@ pub async fn overlay(state: web::Data<AppState>, id: web::Path<CameraId>) -> Res
     let mut res = HttpResponse::Ok();
     res.content_type("image/jpeg")
         .insert_header(("Cache-Control", "no-store"))
-        .insert_header(("X-Frame-Seq", frame.seq.to_string()));
-    if let Some(seq) = analysed_seq {
-        res.insert_header(("X-Analysed-Seq", seq.to_string()));
+        .insert_header(("X-Frame-Seq", frame.seq.to_string()))
+        .insert_header(("Last-Modified", frame.taken_at.format("%a, %d %b %Y %H:%M:%S GMT").to_string()));
+    if analysed {
+        res.insert_header(("X-Analysed", "true"));
     }
     Ok(res.body(body))
 }

@@ -295,22 +295,29 @@ impl Actor for Archive {
     }
 }
 
+/// Which waiting capture a full queue lets go for a new one (None: the new one is let go). The
+/// head may be in flight and stays. Routine frames go first, oldest first; the evidence of a
+/// slot change goes only when nothing else waits, and then the oldest evidence before the new.
+fn make_room(waiting: &[Reason], head_in_flight: bool, incoming: Reason) -> Option<usize> {
+    let first = usize::from(head_in_flight);
+    if let Some(i) = (first..waiting.len()).find(|&i| waiting[i] != Reason::Evidence) {
+        return Some(i);
+    }
+    (incoming == Reason::Evidence && first < waiting.len()).then_some(first)
+}
+
 impl Handler<Keep> for Archive {
     type Result = ();
 
     fn handle(&mut self, msg: Keep, ctx: &mut Context<Self>) {
-        // The head may be in flight; the oldest one waiting behind it is the one to let go, but
-        // never the evidence of a slot change while a routine frame could go instead.
         if self.queue.len() >= self.config.queue_limit.max(1) {
             self.metrics.captures_dropped.with_label_values(&["queue_full"]).inc();
-            let first = usize::from(self.busy);
-            if let Some(i) = (first..self.queue.len()).find(|&i| self.queue[i].reason != Reason::Evidence) {
-                self.queue.remove(i);
-            } else if msg.reason != Reason::Evidence || first >= self.queue.len() {
-                return;
-            } else {
-                // Only evidence waits: the newest change's frame matters more than the oldest.
-                self.queue.remove(first);
+            let reasons: Vec<Reason> = self.queue.iter().map(|k| k.reason).collect();
+            match make_room(&reasons, self.busy, msg.reason) {
+                Some(i) => {
+                    self.queue.remove(i);
+                }
+                None => return,
             }
         }
         self.queue.push_back(msg);
@@ -339,6 +346,20 @@ impl Handler<Sweep> for Archive {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_full_queue_lets_routine_frames_go_before_evidence() {
+        use Reason::{Evidence as E, Interval as I, Push as P};
+        // The oldest routine frame behind the in-flight head goes, even behind evidence.
+        assert_eq!(make_room(&[I, E, P, I], true, I), Some(2));
+        assert_eq!(make_room(&[I, E, P, I], false, E), Some(0));
+        // Only evidence waits: a routine newcomer is the one let go; evidence replaces the oldest.
+        assert_eq!(make_room(&[E, E], false, P), None);
+        assert_eq!(make_room(&[E, E], false, E), Some(0));
+        assert_eq!(make_room(&[E, E], true, E), Some(1));
+        // Nothing but the head in flight: the newcomer cannot be kept.
+        assert_eq!(make_room(&[I], true, E), None);
+    }
 
     #[test]
     fn keys_sort_by_camera_and_time() {

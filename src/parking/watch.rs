@@ -28,11 +28,10 @@ use crate::detect::nms::Detection;
 use crate::detect::preprocess::decode;
 use crate::metrics::Metrics;
 
-/// The vehicles of a camera's last analysed frame (the overlay draws them).
+/// A camera's last analysed frame and the vehicles found in it (the overlay draws them).
 #[derive(Debug, Clone)]
 pub struct Sighting {
-    pub seq: u64,
-    pub taken_at: DateTime<Utc>,
+    pub frame: Arc<Frame>,
     pub boxes: Vec<Detection>,
 }
 
@@ -203,7 +202,7 @@ async fn analyse(s: &Shared, id: &str, w: &mut CameraWatch) {
     w.gate.mark_analysed(small);
     s.sightings
         .write()
-        .insert(id.to_string(), Arc::new(Sighting { seq: frame.seq, taken_at: frame.taken_at, boxes: boxes.clone() }));
+        .insert(id.to_string(), Arc::new(Sighting { frame: frame.clone(), boxes: boxes.clone() }));
     let vehicles: Vec<VehicleBox> = boxes.iter().map(VehicleBox::from).collect();
     let polygons: Vec<Polygon> = spaces.iter().map(|v| v.polygon.clone()).collect();
     let evidence = assess(&polygons, &vehicles, &s.rule);
