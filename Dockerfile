@@ -2,7 +2,7 @@
 #
 # smartpark container image.
 #
-#   docker build -t smartpark:latest .
+#   make models && docker build -t smartpark:latest .
 #   docker run --rm -p 8080:8080 \
 #       -e DATABASE_URL=postgres://smartpark:secret@db-host:5432/smartpark smartpark:latest
 #
@@ -19,11 +19,25 @@ WORKDIR /app
 ENV CARGO_TERM_COLOR=never \
     CARGO_INCREMENTAL=0
 
+# 0. libtorch: tch 0.26 builds against the PyTorch 2.13.0 wheel (LIBTORCH_USE_PYTORCH=1), and
+#    the binary finds its libraries through an rpath to this directory (build.rs).
+ARG TORCH_VENV=/opt/torch
+RUN set -eux; \
+    apt-get update; \
+    apt-get install -y --no-install-recommends python3-venv; \
+    rm -rf /var/lib/apt/lists/*; \
+    python3 -m venv "$TORCH_VENV"; \
+    "$TORCH_VENV/bin/pip" install --no-cache-dir torch==2.13.0; \
+    ln -s "$("$TORCH_VENV/bin/python" -c 'import os, torch; print(os.path.dirname(torch.__file__))')/lib" /opt/torch-lib
+ENV LIBTORCH_USE_PYTORCH=1 \
+    VIRTUAL_ENV=$TORCH_VENV \
+    PATH=$TORCH_VENV/bin:$PATH
+
 # 1. Dependency layer. Only the manifest and the lock file are copied, every
 #    target the manifest declares gets a stub source file, and a release build
 #    compiles all dependencies. This layer is rebuilt only when Cargo.toml or
 #    Cargo.lock change, not on every source edit.
-COPY Cargo.toml Cargo.lock ./
+COPY Cargo.toml Cargo.lock build.rs ./
 RUN set -eux; \
     mkdir -p src; \
     echo 'fn main() {}' > src/main.rs; \
@@ -60,7 +74,7 @@ RUN set -eux; \
            target/release/smartpark.d
 
 # 2. Application layer: the real sources and the diesel migrations embedded in
-#    the binary. (A target outside src/, or a build.rs, would need its own COPY.)
+#    the binary. (A target outside src/ would need its own COPY.)
 COPY src ./src
 COPY migrations ./migrations
 RUN cargo build --release --locked \
@@ -84,6 +98,12 @@ RUN set -eux; \
     install -d -o 10001 -g 10001 -m 0750 /var/lib/smartpark
 
 COPY --from=build /app/target/release/smartpark /usr/local/bin/smartpark
+# libtorch, at the path the binary's rpath names. The CPU libraries only: for a GPU image, also
+# copy the wheel's nvidia/ directory beside torch/ (about 2.7 GB) and smartpark finds CUDA.
+COPY --from=build /opt/torch-lib/ /opt/torch/lib/python3.11/site-packages/torch/lib/
+# The models `make models` wrote into the build context (detect.model is relative to the
+# working directory). Without them the server runs without detection and says so.
+COPY models/ /var/lib/smartpark/models/
 
 # Numeric user so that Kubernetes' runAsNonRoot can verify it without /etc/passwd.
 USER 10001:10001

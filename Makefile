@@ -8,7 +8,9 @@ DATA_DIR ?= data
 # as an MJPEG camera when the configuration declares none.
 PKLOT ?= ../shared/fixtures/pklot/annotated
 REPLAY ?= $(PKLOT)/sequence1 $(PKLOT)/sequence4
-REPLAY_FPS ?= 0.5
+# One frame every 5 s: the recorded frames are minutes apart, and the detector wants several
+# analyses (every 5 s) to agree before a space changes.
+REPLAY_FPS ?= 0.2
 
 # tch builds against the libtorch of the PyTorch wheel in the project's virtualenv.
 export LIBTORCH_USE_PYTORCH := 1
