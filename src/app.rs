@@ -24,7 +24,7 @@ use crate::metrics::Metrics;
 use crate::parking::board::SlotBoard;
 use crate::parking::lot::{Lot, LotError};
 use crate::parking::pklot;
-use crate::parking::watch::{Sightings, Watch};
+use crate::parking::watch::{Sightings, Watch, Watching};
 use crate::storage::cameras;
 use crate::storage::db::{Db, DbError};
 use crate::storage::images::{ImageStore, StoreError};
@@ -293,11 +293,17 @@ fn start_detection(
         return Ok(false);
     }
     let detector = Detector::start(&config.detect, metrics.clone()).map_err(AppError::Detector)?;
-    let (cameras, board, lot, archive) = (cameras.clone(), lot.board().clone(), lot.clone(), archive.clone());
-    let (detect, occupancy, sightings, metrics) =
-        (config.detect.clone(), config.occupancy.clone(), sightings.clone(), metrics.clone());
-    Watch::start_in_arbiter(&Arbiter::new().handle(), move |_| {
-        Watch::new(cameras, board, lot, archive, detector, detect, occupancy, sightings, metrics)
-    });
+    let watching = Watching {
+        cameras: cameras.clone(),
+        board: lot.board().clone(),
+        lot: lot.clone(),
+        archive: archive.clone(),
+        detector,
+        config: config.detect.clone(),
+        occupancy: config.occupancy.clone(),
+        sightings: sightings.clone(),
+        metrics: metrics.clone(),
+    };
+    Watch::start_in_arbiter(&Arbiter::new().handle(), move |_| Watch::new(watching));
     Ok(true)
 }

@@ -15,7 +15,7 @@ use parking_lot::RwLock;
 use super::board::SlotBoard;
 use super::geometry::Polygon;
 use super::lot::Lot;
-use super::occupancy::{assess, Debouncer, OccupancyParams, VehicleBox};
+use super::occupancy::{assess, Debouncer, VehicleBox};
 use super::slot::Observe;
 use super::state::{SlotState, Source};
 use crate::camera::archive::{Archive, CaptureReply, Keep, Reason};
@@ -42,17 +42,17 @@ pub type Sightings = Arc<RwLock<HashMap<String, Arc<Sighting>>>>;
 /// (the image store or the database may be out; the change must not wait for them).
 const EVIDENCE_WAIT: Duration = Duration::from_secs(3);
 
-struct Shared {
-    cameras: Arc<Cameras>,
-    board: Arc<SlotBoard>,
-    lot: Arc<Lot>,
-    archive: Addr<Archive>,
-    detector: Detector,
-    config: DetectConfig,
-    rule: OccupancyParams,
-    confirm: usize,
-    sightings: Sightings,
-    metrics: Metrics,
+/// What the analyses read from and report to.
+pub struct Watching {
+    pub cameras: Arc<Cameras>,
+    pub board: Arc<SlotBoard>,
+    pub lot: Arc<Lot>,
+    pub archive: Addr<Archive>,
+    pub detector: Detector,
+    pub config: DetectConfig,
+    pub occupancy: OccupancyConfig,
+    pub sightings: Sightings,
+    pub metrics: Metrics,
 }
 
 struct CameraWatch {
@@ -67,26 +67,13 @@ struct CameraWatch {
 }
 
 pub struct Watch {
-    shared: Arc<Shared>,
+    shared: Arc<Watching>,
     cameras: HashMap<String, Arc<tokio::sync::Mutex<CameraWatch>>>,
 }
 
 impl Watch {
-    #[allow(clippy::too_many_arguments)]
-    pub fn new(
-        cameras: Arc<Cameras>,
-        board: Arc<SlotBoard>,
-        lot: Arc<Lot>,
-        archive: Addr<Archive>,
-        detector: Detector,
-        config: DetectConfig,
-        occupancy: OccupancyConfig,
-        sightings: Sightings,
-        metrics: Metrics,
-    ) -> Watch {
-        let (rule, confirm) = (occupancy.rule, occupancy.confirm);
-        let shared = Shared { cameras, board, lot, archive, detector, config, rule, confirm, sightings, metrics };
-        Watch { shared: Arc::new(shared), cameras: HashMap::new() }
+    pub fn new(watching: Watching) -> Watch {
+        Watch { shared: Arc::new(watching), cameras: HashMap::new() }
     }
 
     fn tick(&mut self) {
@@ -102,7 +89,7 @@ impl Watch {
                 .or_insert_with(|| {
                     Arc::new(tokio::sync::Mutex::new(CameraWatch {
                         gate: MotionGate::new(s.config.motion.clone()),
-                        debouncer: Debouncer::new(s.confirm),
+                        debouncer: Debouncer::new(s.occupancy.confirm),
                         regions: Vec::new(),
                         size: (0, 0),
                         next_due: now,
@@ -140,7 +127,7 @@ fn state_of(occupied: Option<bool>) -> SlotState {
     }
 }
 
-async fn analyse(s: &Shared, id: &str, w: &mut CameraWatch) {
+async fn analyse(s: &Watching, id: &str, w: &mut CameraWatch) {
     let outcome = |o: &str| s.metrics.analyses.with_label_values(&[id, o]).inc();
     let Some(frame) = s.cameras.feed(id).and_then(|f| f.latest()) else { return };
     let this_frame = (frame.seq, frame.taken_at);
@@ -200,12 +187,10 @@ async fn analyse(s: &Shared, id: &str, w: &mut CameraWatch) {
     outcome("detected");
     w.last_detect = Some(Instant::now());
     w.gate.mark_analysed(small);
-    s.sightings
-        .write()
-        .insert(id.to_string(), Arc::new(Sighting { frame: frame.clone(), boxes: boxes.clone() }));
+    s.sightings.write().insert(id.to_string(), Arc::new(Sighting { frame: frame.clone(), boxes: boxes.clone() }));
     let vehicles: Vec<VehicleBox> = boxes.iter().map(VehicleBox::from).collect();
     let polygons: Vec<Polygon> = spaces.iter().map(|v| v.polygon.clone()).collect();
-    let evidence = assess(&polygons, &vehicles, &s.rule);
+    let evidence = assess(&polygons, &vehicles, &s.occupancy.rule);
     let mut changes = Vec::new();
     for (view, e) in spaces.iter().zip(&evidence) {
         let current = match view.state {
@@ -231,7 +216,7 @@ async fn analyse(s: &Shared, id: &str, w: &mut CameraWatch) {
 }
 
 /// Keeps the frame behind a change and waits (briefly) for its capture id.
-async fn keep_evidence(s: &Shared, camera: &str, frame: &Arc<Frame>) -> Option<i64> {
+async fn keep_evidence(s: &Watching, camera: &str, frame: &Arc<Frame>) -> Option<i64> {
     let (reply, rx) = CaptureReply::new();
     s.archive.do_send(Keep {
         camera: camera.to_string(),
