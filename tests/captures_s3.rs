@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use common::s3::S3Server;
 use common::sim::jpeg_files;
-use common::{call, client, eventually, Server};
-use serde_json::{json, Value};
+use common::{call, client, create_push_camera, eventually, push_frame, Server};
+use serde_json::Value;
 use smartpark::storage::images::{ImageStore, S3Config, StorageConfig, StoreKind};
 
 fn s3_env(endpoint: &str) -> Vec<(&'static str, String)> {
@@ -43,22 +43,8 @@ async fn the_store(endpoint: &str) -> ImageStore {
     ImageStore::open(&cfg, std::path::Path::new("/nonexistent")).await.expect("open S3 store")
 }
 
-async fn push_camera(http: &reqwest::Client, s: &Server) -> String {
-    let (st, body) =
-        call(http.post(s.url("/api/cameras")).json(&json!({"id": "lot", "name": "Lot", "source": {"kind": "push"}})))
-            .await;
-    assert_eq!(st, 201, "{body}");
-    body["token"].as_str().unwrap().to_string()
-}
-
 async fn push(http: &reqwest::Client, s: &Server, token: &str, frame: &[u8]) {
-    let (st, body) = call(
-        http.post(s.url("/api/cameras/lot/frames"))
-            .bearer_auth(token)
-            .header("content-type", "image/jpeg")
-            .body(frame.to_vec()),
-    )
-    .await;
+    let (st, body) = call(push_frame(http, s, "lot", token, frame.to_vec())).await;
     assert_eq!(st, 202, "{body}");
 }
 
@@ -73,7 +59,7 @@ async fn captures_survive_an_s3_outage() {
     let mut s3 = S3Server::start();
     let s = start(&[], &s3.endpoint);
     let http = client();
-    let token = push_camera(&http, &s).await;
+    let token = create_push_camera(&http, &s, "lot").await;
     let frames = jpeg_files();
     push(&http, &s, &token, &frames[0]).await;
     let first = eventually(Duration::from_secs(20), "the first capture", || async {
@@ -118,7 +104,7 @@ async fn a_store_that_is_out_at_start_does_not_stop_the_server() {
     s3.stop();
     let s = start(&[], &s3.endpoint);
     let http = client();
-    let token = push_camera(&http, &s).await;
+    let token = create_push_camera(&http, &s, "lot").await;
     let frame = jpeg_files().remove(0);
     push(&http, &s, &token, &frame).await;
     s3.start_again();
@@ -138,7 +124,7 @@ async fn retention_deletes_images_and_rows_together() {
         &s3.endpoint,
     );
     let http = client();
-    let token = push_camera(&http, &s).await;
+    let token = create_push_camera(&http, &s, "lot").await;
     let frames = jpeg_files();
     let mut keys = Vec::new();
     for f in &frames[..5] {

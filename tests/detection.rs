@@ -11,8 +11,8 @@ use std::process::Command;
 use std::time::Duration;
 
 use common::sim::pklot;
-use common::{call, client, eventually, Server};
-use serde_json::{json, Value};
+use common::{call, client, create_push_camera, eventually, push_frame, Server};
+use serde_json::Value;
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -205,15 +205,8 @@ fn as_jpeg(path: &Path) -> Vec<u8> {
 }
 
 async fn push(http: &reqwest::Client, s: &Server, token: &str, jpeg: &[u8]) {
-    let res = http
-        .post(s.url("/api/cameras/lot/frames"))
-        .bearer_auth(token)
-        .header("content-type", "image/jpeg")
-        .body(jpeg.to_vec())
-        .send()
-        .await
-        .expect("push");
-    assert_eq!(res.status(), 202);
+    let (st, body) = call(push_frame(http, s, "lot", token, jpeg.to_vec())).await;
+    assert_eq!(st, 202, "{body}");
 }
 
 async fn slots(http: &reqwest::Client, s: &Server) -> Vec<Value> {
@@ -251,11 +244,7 @@ async fn frames_become_parking_sessions_with_their_evidence() {
         ("SMARTPARK_OCCUPANCY__CONFIRM", "2"),
     ]);
     let http = client();
-    let (st, body) =
-        call(http.post(s.url("/api/cameras")).json(&json!({"id": "lot", "name": "Lot", "source": {"kind": "push"}})))
-            .await;
-    assert_eq!(st, 201, "{body}");
-    let token = body["token"].as_str().unwrap().to_string();
+    let token = create_push_camera(&http, &s, "lot").await;
     let xml = std::fs::read(pklot("annotated/sequence4/bounding_boxes/2013-04-15_07_35_01.xml")).unwrap();
     let res = http
         .post(s.url("/api/cameras/lot/import-pklot"))

@@ -101,14 +101,7 @@ async fn cameras_declared_in_the_config_exist_after_start() {
     assert_eq!((door["source"]["kind"].as_str(), door["has_token"].as_bool()), (Some("push"), Some(true)));
     let frame = common::sim::jpeg_files().remove(0);
     for (token, status) in [("a-device-token-from-a-file", 202), ("a-device-token-from-a-fil", 401)] {
-        let res = http
-            .post(s.url("/api/cameras/door/frames"))
-            .bearer_auth(token)
-            .header("content-type", "image/jpeg")
-            .body(frame.clone())
-            .send()
-            .await
-            .unwrap();
+        let res = push_frame(&http, &s, "door", token, frame.clone()).send().await.unwrap();
         assert_eq!(res.status().as_u16(), status, "{token}");
     }
     let (_, first) = call(http.get(s.url("/api/slots?camera=ufpr05"))).await;

@@ -6,23 +6,9 @@ mod common;
 use std::time::Duration;
 
 use common::sim::jpeg_files;
-use common::{call, camera, client, eventually, Server};
+use common::{call, camera, client, create_push_camera, eventually, push_frame, Server};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
-
-async fn create_push_camera(http: &reqwest::Client, s: &Server, id: &str) -> String {
-    let (st, body) =
-        call(http.post(s.url("/api/cameras")).json(&json!({"id": id, "name": id, "source": {"kind": "push"}}))).await;
-    assert_eq!(st, 201, "{body}");
-    body["token"].as_str().expect("token").to_string()
-}
-
-fn push(http: &reqwest::Client, s: &Server, id: &str, token: &str, body: Vec<u8>) -> reqwest::RequestBuilder {
-    http.post(s.url(&format!("/api/cameras/{id}/frames")))
-        .bearer_auth(token)
-        .header("content-type", "image/jpeg")
-        .body(body)
-}
 
 async fn captures(http: &reqwest::Client, s: &Server, query: &str) -> Value {
     let (st, body) = call(http.get(s.url(&format!("/api/captures?{query}")))).await;
@@ -41,7 +27,7 @@ async fn pushed_frames_are_stored_listed_and_served() {
     let token = create_push_camera(&http, &s, "door").await;
     let frames = jpeg_files();
     for f in &frames[..3] {
-        let (st, body) = call(push(&http, &s, "door", &token, f.clone())).await;
+        let (st, body) = call(push_frame(&http, &s, "door", &token, f.clone())).await;
         assert_eq!(st, 202, "{body}");
         assert_eq!((body["width"].as_u64(), body["height"].as_u64()), (Some(1280), Some(720)));
         assert_eq!(body["size_bytes"].as_u64(), Some(f.len() as u64));
@@ -176,8 +162,8 @@ async fn bad_pushes_are_refused_and_change_nothing() {
             401,
             "unauthorized",
         ),
-        ("wrong token", push(&http, &s, "door", "not-the-token", good.clone()), 401, "unauthorized"),
-        ("unknown camera", push(&http, &s, "nope", &token, good.clone()), 404, "not_found"),
+        ("wrong token", push_frame(&http, &s, "door", "not-the-token", good.clone()), 401, "unauthorized"),
+        ("unknown camera", push_frame(&http, &s, "nope", &token, good.clone()), 404, "not_found"),
         (
             "text",
             http.post(s.url("/api/cameras/door/frames"))
@@ -187,10 +173,10 @@ async fn bad_pushes_are_refused_and_change_nothing() {
             415,
             "unsupported_media_type",
         ),
-        ("a PNG sent as JPEG", push(&http, &s, "door", &token, png), 415, "unsupported_media_type"),
-        ("truncated", push(&http, &s, "door", &token, good[..good.len() / 2].to_vec()), 400, "invalid_jpeg"),
-        ("empty", push(&http, &s, "door", &token, Vec::new()), 415, "unsupported_media_type"),
-        ("too large", push(&http, &s, "door", &token, huge), 413, "payload_too_large"),
+        ("a PNG sent as JPEG", push_frame(&http, &s, "door", &token, png), 415, "unsupported_media_type"),
+        ("truncated", push_frame(&http, &s, "door", &token, good[..good.len() / 2].to_vec()), 400, "invalid_jpeg"),
+        ("empty", push_frame(&http, &s, "door", &token, Vec::new()), 415, "unsupported_media_type"),
+        ("too large", push_frame(&http, &s, "door", &token, huge), 413, "payload_too_large"),
         (
             "capture without a camera",
             http.post(s.url("/api/capture"))
@@ -228,14 +214,14 @@ async fn bad_pushes_are_refused_and_change_nothing() {
     let (st, body) = call(http.post(s.url("/api/cameras/door/token"))).await;
     assert_eq!(st, 200, "{body}");
     let fresh = body["token"].as_str().unwrap().to_string();
-    let (st, _) = call(push(&http, &s, "door", &token, good.clone())).await;
+    let (st, _) = call(push_frame(&http, &s, "door", &token, good.clone())).await;
     assert_eq!(st, 401, "the old token stopped working");
-    let (st, _) = call(push(&http, &s, "door", &fresh, good.clone())).await;
+    let (st, _) = call(push_frame(&http, &s, "door", &fresh, good.clone())).await;
     assert_eq!(st, 202);
     // And it survives a restart (only its digest is stored).
     let mut s = s;
     s.restart();
-    let (st, body) = call(push(&http, &s, "door", &fresh, good.clone())).await;
+    let (st, body) = call(push_frame(&http, &s, "door", &fresh, good.clone())).await;
     assert_eq!(st, 202, "{body}");
     for (q, code) in [("limit=0", "invalid_query"), ("cursor=zzz", "invalid_cursor"), ("camera=%00", "invalid_query")] {
         let (st, body) = call(http.get(s.url(&format!("/api/captures?{q}")))).await;
@@ -257,7 +243,7 @@ async fn captures_older_than_the_retention_age_are_deleted() {
     let token = create_push_camera(&http, &s, "door").await;
     let frames = jpeg_files();
     for f in &frames[..2] {
-        let (st, body) = call(push(&http, &s, "door", &token, f.clone())).await;
+        let (st, body) = call(push_frame(&http, &s, "door", &token, f.clone())).await;
         assert_eq!(st, 202, "{body}");
     }
     let items = eventually(Duration::from_secs(20), "two captures", || async {

@@ -232,6 +232,24 @@ pub async fn create_camera(http: &reqwest::Client, s: &Server, id: &str) {
     assert_eq!(st, 201, "{body}");
 }
 
+/// Creates a camera that pushes its frames and returns its device token.
+pub async fn create_push_camera(http: &reqwest::Client, s: &Server, id: &str) -> String {
+    let (st, body) = call(
+        http.post(s.url("/api/cameras")).json(&serde_json::json!({"id": id, "name": id, "source": {"kind": "push"}})),
+    )
+    .await;
+    assert_eq!(st, 201, "{body}");
+    body["token"].as_str().expect("token").to_string()
+}
+
+/// A frame posted as camera `id` with the device token `token`, as a board sends it.
+pub fn push_frame(http: &reqwest::Client, s: &Server, id: &str, token: &str, jpeg: Vec<u8>) -> reqwest::RequestBuilder {
+    http.post(s.url(&format!("/api/cameras/{id}/frames")))
+        .bearer_auth(token)
+        .header("content-type", "image/jpeg")
+        .body(jpeg)
+}
+
 pub async fn create_slot(http: &reqwest::Client, s: &Server, camera: &str, label: &str) -> i64 {
     let (st, body) = call(http.post(s.url(&format!("/api/cameras/{camera}/slots"))).json(&serde_json::json!({
         "label": label,
