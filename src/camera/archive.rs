@@ -41,32 +41,14 @@ impl Reason {
     }
 }
 
-#[derive(Message, Clone)]
+#[derive(Message)]
 #[rtype(result = "()")]
 pub struct Keep {
     pub camera: String,
     pub frame: Arc<Frame>,
     pub reason: Reason,
     /// Told the capture's id once its row exists (a slot change links to its evidence).
-    pub stored: Option<CaptureReply>,
-}
-
-/// The one-shot answer to a `Keep` that wants its capture id; shared because the queued item
-/// is cloned for each attempt.
-#[derive(Clone, Default)]
-pub struct CaptureReply(Arc<parking_lot::Mutex<Option<tokio::sync::oneshot::Sender<i64>>>>);
-
-impl CaptureReply {
-    pub fn new() -> (CaptureReply, tokio::sync::oneshot::Receiver<i64>) {
-        let (tx, rx) = tokio::sync::oneshot::channel();
-        (CaptureReply(Arc::new(parking_lot::Mutex::new(Some(tx)))), rx)
-    }
-
-    fn send(&self, id: i64) {
-        if let Some(tx) = self.0.lock().take() {
-            let _ = tx.send(id);
-        }
-    }
+    pub stored: Option<tokio::sync::oneshot::Sender<i64>>,
 }
 
 /// Deletes images whose rows are gone (the camera was deleted).
@@ -153,16 +135,18 @@ impl Archive {
                 .spawn(ctx);
             return;
         }
-        let Some(item) = self.queue.front().cloned() else { return };
+        let Some(item) = self.queue.front() else { return };
+        // The item stays at the head (with its reply) until it is stored or given up.
+        let (camera, frame, reason) = (item.camera.clone(), item.frame.clone(), item.reason);
         self.busy = true;
-        store_one(self.store.clone(), self.db.clone(), item)
+        store_one(self.store.clone(), self.db.clone(), camera, frame, reason)
             .into_actor(self)
             .map(|outcome, act, ctx| {
                 act.busy = false;
                 match outcome {
                     Outcome::Stored(id) => {
                         if let Some(done) = act.queue.pop_front().and_then(|k| k.stored) {
-                            done.send(id);
+                            let _ = done.send(id);
                         }
                         act.failures = 0;
                         act.metrics.captures_stored.inc();
@@ -222,22 +206,21 @@ impl Archive {
     }
 }
 
-async fn store_one(store: ImageStore, db: Db, item: Keep) -> Outcome {
-    let frame = &item.frame;
+async fn store_one(store: ImageStore, db: Db, camera: String, frame: Arc<Frame>, reason: Reason) -> Outcome {
     let sha = hex(&Sha256::digest(&frame.jpeg));
-    let key = storage_key(&item.camera, frame, &sha);
+    let key = storage_key(&camera, &frame, &sha);
     if let Err(e) = store.put(&key, frame.jpeg.clone(), "image/jpeg").await {
         return if e.is_transient() { Outcome::Retry(e.to_string()) } else { Outcome::Drop(e.to_string()) };
     }
     let row = NewCapture {
-        camera_id: &item.camera,
+        camera_id: &camera,
         storage_key: &key,
         taken_at: frame.taken_at,
         size_bytes: frame.jpeg.len() as i64,
         width: frame.width.into(),
         height: frame.height.into(),
         sha256: &sha,
-        reason: item.reason.as_str(),
+        reason: reason.as_str(),
     };
     let result = match db.conn().await {
         Ok(mut conn) => captures::insert(&mut conn, &row).await,
@@ -248,7 +231,7 @@ async fn store_one(store: ImageStore, db: Db, item: Keep) -> Outcome {
         // The camera was deleted while its frame waited: the image has no owner.
         Err(e) if e.violation() == Some(&diesel::result::DatabaseErrorKind::ForeignKeyViolation) => {
             let _ = store.delete(&key).await;
-            Outcome::Drop(format!("camera {} is gone", item.camera))
+            Outcome::Drop(format!("camera {camera} is gone"))
         }
         Err(e) => Outcome::Retry(e.to_string()),
     }

@@ -18,7 +18,7 @@ use super::lot::Lot;
 use super::occupancy::{assess, Debouncer, VehicleBox};
 use super::slot::Observe;
 use super::state::{SlotState, Source};
-use crate::camera::archive::{Archive, CaptureReply, Keep, Reason};
+use crate::camera::archive::{Archive, Keep, Reason};
 use crate::camera::feed::Frame;
 use crate::camera::registry::Cameras;
 use crate::config::{DetectConfig, OccupancyConfig};
@@ -217,7 +217,7 @@ async fn analyse(s: &Watching, id: &str, w: &mut CameraWatch) {
 
 /// Keeps the frame behind a change and waits (briefly) for its capture id.
 async fn keep_evidence(s: &Watching, camera: &str, frame: &Arc<Frame>) -> Option<i64> {
-    let (reply, rx) = CaptureReply::new();
+    let (reply, rx) = tokio::sync::oneshot::channel();
     s.archive.do_send(Keep {
         camera: camera.to_string(),
         frame: frame.clone(),
