@@ -139,6 +139,11 @@ impl Cameras {
         self.entries.read().get(id).map(|e| e.feed.status())
     }
 
+    /// The running cameras' ids, without computing their status.
+    pub fn ids(&self) -> Vec<String> {
+        self.entries.read().keys().cloned().collect()
+    }
+
     pub fn statuses(&self) -> Vec<CameraStatus> {
         let mut all: Vec<CameraStatus> = self.entries.read().values().map(|e| e.feed.status()).collect();
         all.sort_by(|a, b| a.id.cmp(&b.id));

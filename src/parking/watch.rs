@@ -78,7 +78,7 @@ impl Watch {
 
     fn tick(&mut self) {
         let s = &self.shared;
-        let ids: Vec<String> = s.cameras.statuses().into_iter().map(|c| c.id.to_string()).collect();
+        let ids = s.cameras.ids();
         self.cameras.retain(|id, _| ids.contains(id));
         s.sightings.write().retain(|id, _| ids.contains(id));
         let now = Instant::now();
