@@ -166,7 +166,8 @@ enum Command {
         #[arg(long, value_name = "URL")]
         push: Option<String>,
         /// The camera's device token, for --push.
-        #[arg(long, env = "SMARTPARK_DEVICE_TOKEN", requires = "push")]
+        // Tokens are URL-safe base64, so one in 64 starts with '-'.
+        #[arg(long, env = "SMARTPARK_DEVICE_TOKEN", requires = "push", allow_hyphen_values = true)]
         token: Option<String>,
         /// With --push: play the frames this many times, then exit.
         #[arg(long, requires = "push")]
@@ -376,4 +377,19 @@ async fn import_pklot(base: &str, camera: &str, name: &str, xml: Vec<u8>) -> any
     }
     let v: serde_json::Value = serde_json::from_slice(&body).context("the server's answer is not JSON")?;
     Ok(format!("camera {camera}: {} space(s) created, {} updated", v["created"], v["updated"]))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_token_may_start_with_a_hyphen() {
+        let cli = Cli::try_parse_from([
+            "smartpark", "sim-camera", "--frames", "f", "--push", "http://x/", "--token", "-Hq2",
+        ])
+        .map_err(|e| e.to_string())
+        .unwrap();
+        assert!(matches!(cli.command, Command::SimCamera { token: Some(t), .. } if t == "-Hq2"));
+    }
 }

@@ -98,7 +98,12 @@ async fn pushed_frames_are_stored_listed_and_served() {
         .output()
         .expect("sim-camera --push");
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success() && stdout.contains("sent 5 frame(s), 0 refused"), "{stdout}");
+    assert!(
+        out.status.success() && stdout.contains("sent 5 frame(s), 0 refused"),
+        "{}\n{stdout}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert_eq!(camera(&http, &s, "door").await["frames"].as_u64(), Some(10));
     let snap = http.get(s.url("/api/cameras/door/snapshot.jpg")).send().await.unwrap().bytes().await.unwrap();
     assert_eq!(snap[..], frames[4][..], "the last frame pushed is the newest");
