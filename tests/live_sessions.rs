@@ -236,5 +236,15 @@ async fn sessions_page_by_cursor_and_filter() {
     let arrivals: i64 = buckets.iter().map(|b| b["arrivals"].as_i64().unwrap()).sum();
     let departures: i64 = buckets.iter().map(|b| b["departures"].as_i64().unwrap()).sum();
     assert_eq!((arrivals, departures), (6, 5));
+    // Each bucket's average stay is over the stays that ended in it.
+    let ended: Vec<f64> =
+        closed["items"].as_array().unwrap().iter().map(|i| i["duration_s"].as_f64().unwrap()).collect();
+    let summed: f64 = buckets
+        .iter()
+        .filter(|b| b["departures"].as_i64() != Some(0))
+        .map(|b| b["average_stay_s"].as_f64().unwrap() * b["departures"].as_i64().unwrap() as f64)
+        .sum();
+    assert!((summed - ended.iter().sum::<f64>()).abs() < 1e-6, "{summed} against {ended:?}");
+    assert!(buckets.iter().filter(|b| b["departures"].as_i64() == Some(0)).all(|b| b["average_stay_s"].is_null()));
     assert!(buckets.last().unwrap()["occupancy"].as_f64().unwrap() > 0.0);
 }

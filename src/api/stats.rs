@@ -68,6 +68,8 @@ pub struct HistoryBucket {
     pub arrivals: i64,
     /// Stays that ended in the bucket.
     pub departures: i64,
+    /// Mean length in seconds of the stays that ended in the bucket; null when none did.
+    pub average_stay_s: Option<f64>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -116,6 +118,7 @@ pub async fn history(state: web::Data<AppState>, q: web::Query<HistoryQuery>) ->
                 occupied_avg,
                 arrivals: b.arrivals,
                 departures: b.departures,
+                average_stay_s: b.average_stay_s,
             }
         })
         .collect();

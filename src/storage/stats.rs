@@ -42,6 +42,9 @@ pub struct Bucket {
     pub arrivals: i64,
     #[diesel(sql_type = BigInt)]
     pub departures: i64,
+    /// Mean length of the stays that ended in the bucket; none ended: null.
+    #[diesel(sql_type = diesel::sql_types::Nullable<Double>)]
+    pub average_stay_s: Option<f64>,
 }
 
 /// Buckets of `step` ("1 hour", "1 day", …) from `from` (truncated to `unit`) to `to`. The
@@ -64,7 +67,9 @@ pub async fn history(
                least(coalesce(s.ended_at, now()), buckets.\"end\") - greatest(s.started_at, buckets.start)
              )) FILTER (WHERE s.id IS NOT NULL AND coalesce(s.ended_at, now()) > buckets.start), 0)::float8 AS occupied_s,
            count(s.id) FILTER (WHERE s.started_at >= buckets.start)::int8 AS arrivals,
-           count(s.id) FILTER (WHERE s.ended_at >= buckets.start AND s.ended_at < buckets.\"end\")::int8 AS departures
+           count(s.id) FILTER (WHERE s.ended_at >= buckets.start AND s.ended_at < buckets.\"end\")::int8 AS departures,
+           (avg(extract(epoch FROM s.ended_at - s.started_at))
+             FILTER (WHERE s.ended_at >= buckets.start AND s.ended_at < buckets.\"end\"))::float8 AS average_stay_s
          FROM buckets
          LEFT JOIN parking_sessions s
            ON s.started_at < buckets.\"end\" AND (s.ended_at IS NULL OR s.ended_at >= buckets.start)
