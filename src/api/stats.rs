@@ -106,10 +106,13 @@ pub async fn history(state: web::Data<AppState>, q: web::Query<HistoryQuery>) ->
     let mut conn = state.db.conn().await?;
     let rows = stats::history(&mut conn, bucket.unit(), &step, from, to).await?;
     let total = state.lot.board().counts().0.total;
+    let now = Utc::now();
     let buckets = rows
         .into_iter()
         .map(|b| {
-            let secs = (b.end - b.start).num_seconds().max(1) as f64;
+            // Parked time runs up to now at most, so the bucket now under way is averaged over
+            // its part gone by (a full lot six minutes into an hour is a full hour so far).
+            let secs = ((b.end.min(now) - b.start).num_milliseconds() as f64 / 1000.0).max(1.0);
             let occupied_avg = b.occupied_s / secs;
             HistoryBucket {
                 start: b.start,
