@@ -137,6 +137,7 @@ pub async fn run(
                     res
                 })
             })
+            .configure(|cfg| crate::dashboard::configure(cfg, &routes_config))
             .configure(move |cfg| api::configure(cfg, &routes_config))
     })
     .bind((config.server.host.as_str(), config.server.port))?

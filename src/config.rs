@@ -35,6 +35,9 @@ pub struct ServerConfig {
     pub xml_limit_bytes: usize,
     /// HTTP worker threads; 0 means one per core.
     pub workers: usize,
+    /// Serve the dashboard's files from this directory (`src/dashboard` of a checkout) instead
+    /// of the copies built into the binary: for working on the page without rebuilding.
+    pub dashboard_dir: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -262,6 +265,7 @@ impl Default for ServerConfig {
             json_limit_bytes: 256 * 1024,
             xml_limit_bytes: 4 * 1024 * 1024,
             workers: 0,
+            dashboard_dir: None,
         }
     }
 }

@@ -4,6 +4,7 @@ pub mod api;
 pub mod app;
 pub mod camera;
 pub mod config;
+pub mod dashboard;
 pub mod detect;
 pub mod live;
 pub mod metrics;

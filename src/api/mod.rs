@@ -110,7 +110,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, config: &Config) {
 }
 
 /// The answer to a known path with a method it does not serve: 405 naming the ones it does.
-fn allow(methods: &'static str) -> actix_web::Route {
+pub(crate) fn allow(methods: &'static str) -> actix_web::Route {
     web::to(move || async move {
         HttpResponse::MethodNotAllowed()
             .insert_header(("Allow", methods))

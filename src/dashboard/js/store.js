@@ -1,0 +1,108 @@
+// What the page knows of the lot: the spaces, the cameras and the connection, kept current by
+// the WebSocket (live.js). Views read it and subscribe to its changes.
+
+import { api } from './api.js';
+
+export const store = {
+  /** id → space, as the API shows it */
+  slots: new Map(),
+  /** id → camera: the API's camera merged with the newest live status */
+  cameras: new Map(),
+  /** 'connecting' | 'live' | 'offline' */
+  connection: 'connecting',
+  /** whether a snapshot has arrived since the page loaded */
+  synced: false,
+};
+
+const listeners = new Set();
+
+/**
+ * `fn(change)` is called on every change: {kind: 'snapshot'}, {kind: 'slot', slot},
+ * {kind: 'slot_removed', id}, {kind: 'camera', camera}, {kind: 'camera_removed', id},
+ * {kind: 'connection', state, retryIn?}. Answers the unsubscribe function.
+ */
+export function subscribe(fn) {
+  listeners.add(fn);
+  return () => listeners.delete(fn);
+}
+
+export function emit(change) {
+  for (const fn of [...listeners]) {
+    try {
+      fn(change);
+    } catch (e) {
+      console.error('a view failed on', change, e);
+    }
+  }
+}
+
+/** Spaces of one camera (or all), ordered by label as a person reads them. */
+export function slotsOf(cameraId) {
+  const all = [...store.slots.values()].filter((s) => !cameraId || s.camera_id === cameraId);
+  return all.sort(byLabel);
+}
+
+const collator = new Intl.Collator(undefined, { numeric: true });
+export function byLabel(a, b) {
+  return a.camera_id === b.camera_id ? collator.compare(a.label, b.label) : collator.compare(a.camera_id, b.camera_id);
+}
+
+export function cameraList() {
+  return [...store.cameras.values()].sort((a, b) => collator.compare(a.id, b.id));
+}
+
+/** Applies one WebSocket message. */
+export function apply(msg) {
+  switch (msg.type) {
+    case 'snapshot':
+      store.slots = new Map(msg.slots.map((s) => [s.id, s]));
+      store.cameras = new Map(msg.cameras.map((c) => [c.id, { ...store.cameras.get(c.id), ...c }]));
+      store.synced = true;
+      emit({ kind: 'snapshot' });
+      refreshCameraDetails();
+      break;
+    case 'slot':
+      store.slots.set(msg.slot.id, msg.slot);
+      emit({ kind: 'slot', slot: msg.slot });
+      break;
+    case 'slot_removed':
+      store.slots.delete(msg.id);
+      emit({ kind: 'slot_removed', id: msg.id });
+      break;
+    case 'camera': {
+      const known = store.cameras.has(msg.camera.id);
+      const camera = { ...store.cameras.get(msg.camera.id), ...msg.camera };
+      store.cameras.set(camera.id, camera);
+      emit({ kind: 'camera', camera });
+      if (!known) refreshCameraDetails();
+      break;
+    }
+    case 'camera_removed':
+      store.cameras.delete(msg.id);
+      emit({ kind: 'camera_removed', id: msg.id });
+      break;
+    default:
+      // 'stats' and types added later: the page derives its counts from the spaces.
+      break;
+  }
+}
+
+/** Names and sources are not in the live status; they come from the API. */
+async function refreshCameraDetails() {
+  try {
+    const cameras = await api('api/cameras');
+    for (const c of cameras) {
+      if (!store.cameras.has(c.id)) continue;
+      const camera = { ...c, ...store.cameras.get(c.id), name: c.name, source: c.source };
+      store.cameras.set(c.id, camera);
+      emit({ kind: 'camera', camera });
+    }
+  } catch (e) {
+    console.warn('camera details', e);
+  }
+}
+
+export function setConnection(state, retryIn) {
+  store.connection = state;
+  emit({ kind: 'connection', state, retryIn });
+}
