@@ -34,6 +34,7 @@ run: build
 # Benchmarks are compiled here (so they cannot rot) but run only by `make bench`.
 test: setup models
 	bash scripts/install-moto.sh
+	bash scripts/install-browser.sh
 	$(CARGO) build --locked --benches
 	bash scripts/api-conformance.sh
 	$(CARGO) test --locked --lib --bins --tests

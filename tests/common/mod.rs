@@ -25,6 +25,8 @@ pub struct Server {
     _tmp: Option<tempfile::TempDir>,
     env: Vec<(String, String)>,
     args: Vec<String>,
+    /// 0 until the first start; a relaunch keeps the port, so clients can reconnect.
+    port: u16,
 }
 
 /// A data directory the `postgres` user can enter (the private server runs as it under root).
@@ -51,7 +53,7 @@ impl Server {
         let path = tmp.path().to_path_buf();
         let env = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
         let args = args.iter().map(|a| a.to_string()).collect();
-        let mut s = Server { child: None, base: String::new(), data_dir: path, _tmp: Some(tmp), env, args };
+        let mut s = Server { child: None, base: String::new(), data_dir: path, _tmp: Some(tmp), env, args, port: 0 };
         s.launch();
         s
     }
@@ -63,7 +65,7 @@ impl Server {
             .open(self.data_dir.join("server.log"))
             .expect("server log");
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_smartpark"));
-        cmd.args(["serve", "--port", "0", "--data-dir"])
+        cmd.args(["serve", "--port", &self.port.to_string(), "--data-dir"])
             .arg(&self.data_dir)
             .args(&self.args)
             .env_remove("DATABASE_URL")
@@ -88,7 +90,10 @@ impl Server {
         });
         self.child = Some(child);
         match rx.recv_timeout(START_DEADLINE) {
-            Ok(url) => self.base = url,
+            Ok(url) => {
+                self.port = url.rsplit(':').next().and_then(|p| p.parse().ok()).expect("a port in the URL");
+                self.base = url;
+            }
             Err(_) => panic!("server did not start; log:\n{}", self.log()),
         }
     }
