@@ -7,6 +7,7 @@
 
 import { chromium } from 'playwright-core';
 import { createInterface } from 'node:readline';
+import { createRequire } from 'node:module';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 
@@ -41,6 +42,9 @@ async function api(path, init = {}) {
   if (!res.ok) throw new Error(`${init.method || 'GET'} ${path}: ${res.status} ${text}`);
   return text ? JSON.parse(text) : null;
 }
+
+/** axe-core's checks that a page is usable with a keyboard and a screen reader (WCAG 2.1 A/AA). */
+const AXE = createRequire(import.meta.url).resolve('axe-core/axe.min.js');
 
 const setState = (id, state) => api(`api/slots/${id}`, { method: 'PUT', body: JSON.stringify({ state }) });
 
@@ -175,6 +179,45 @@ try {
       check(overflow <= 0, `the ${size} page scrolls sideways by ${overflow} px`);
       await p.close();
     }
+  });
+
+  await step('every view passes axe-core (WCAG 2.1 A and AA), at both sizes', async () => {
+    const found = [];
+    for (const viewport of [DESKTOP, PHONE]) {
+      // The page's CSP allows only its own scripts; the checker is injected by the test.
+      const context = await browser.newContext({ viewport, bypassCSP: true });
+      const p = await context.newPage();
+      for (const view of ['#/', `#/camera/${encodeURIComponent(CAMERA)}`, '#/spaces', '#/sessions', `#/editor/${encodeURIComponent(CAMERA)}`]) {
+        await p.goto(`${BASE}/${view}`);
+        await live(p);
+        await p.waitForTimeout(1000);
+        await p.addScriptTag({ path: AXE });
+        const violations = await p.evaluate(async () => {
+          const r = await window.axe.run(document, { runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa'] } });
+          return r.violations.map((v) => ({ id: v.id, impact: v.impact, help: v.help, nodes: v.nodes.slice(0, 3).map((n) => n.target.join(' ')) }));
+        });
+        for (const v of violations) found.push(`${viewport.width}px ${view}: ${v.impact} ${v.id} (${v.help}) at ${v.nodes.join(', ')}`);
+      }
+      await context.close();
+    }
+    check(found.length === 0, `accessibility problems:\n${found.join('\n')}`);
+  });
+
+  await step('a space is reached and opened with the keyboard alone', async () => {
+    await page.goto(`${BASE}/#/spaces`);
+    await live(page);
+    let focused = null;
+    for (let i = 0; i < 40 && !focused; i++) {
+      await page.keyboard.press('Tab');
+      focused = await page.evaluate(() => document.activeElement?.dataset?.slotId || null);
+    }
+    check(focused, 'no space took the focus within 40 tabs');
+    await page.keyboard.press('Enter');
+    await page.locator('dialog[open] tr[data-session-id], dialog[open] p').first().waitFor({ timeout: 3000 });
+    check(await page.locator('dialog[open]').isVisible(), "the space's history opened");
+    await page.keyboard.press('Escape');
+    await page.locator('dialog[open]').waitFor({ state: 'detached', timeout: 2000 }).catch(() => {});
+    check((await page.locator('dialog[open]').count()) === 0, 'Escape closes the history');
   });
 
   let drawn;

@@ -35,7 +35,7 @@ export function mount(root, [requested]) {
   const status = h('div', { class: 'status-line', role: 'status', 'aria-live': 'off' });
   const legend = h('div', { class: 'row small muted' }, ['free', 'occupied', 'unknown'].map((s) => h('span', { class: 'badge', 'data-state': s }, stateLabel(s))));
   const summary = h('div', { class: 'counts small' });
-  const spaces = h('div', { class: 'tiles', role: 'list', 'aria-label': 'Spaces' });
+  const spaces = h('div', { class: 'tiles', role: 'group', 'aria-label': 'Spaces' });
 
   root.append(
     tabs,
@@ -154,7 +154,7 @@ export function mount(root, [requested]) {
     fill(
       spaces,
       slots.map((s) =>
-        h('a', { class: 'tile', role: 'listitem', href: `#/spaces/${s.id}`, 'data-slot-id': s.id, 'data-state': s.state, title: `Space ${s.label}: ${stateLabel(s.state)} since ${clock(s.since)}` }, s.label),
+        h('a', { class: 'tile', href: `#/spaces/${s.id}`, 'data-slot-id': s.id, 'data-state': s.state, title: `Space ${s.label}: ${stateLabel(s.state)} since ${clock(s.since)}` }, s.label),
       ),
     );
   }

@@ -45,7 +45,7 @@ export function mount(root) {
   function cameraCard(cam) {
     const slots = slotsOf(cam.id);
     const c = counts(slots);
-    const grid = h('div', { class: 'tiles', role: 'list', 'aria-label': `Spaces of ${cam.name || cam.id}` }, slots.map(tile));
+    const grid = h('div', { class: 'tiles', role: 'group', 'aria-label': `Spaces of ${cam.name || cam.id}` }, slots.map(tile));
     return h(
       'section',
       { class: 'card', 'data-camera-id': cam.id, 'aria-label': `Camera ${cam.name || cam.id}` },
@@ -68,7 +68,7 @@ export function mount(root) {
   }
 
   function tile(slot) {
-    const el = h('a', { class: 'tile', role: 'listitem', href: `#/spaces/${slot.id}` });
+    const el = h('a', { class: 'tile', href: `#/spaces/${slot.id}` });
     setTile(el, slot);
     tiles.set(slot.id, el);
     return el;

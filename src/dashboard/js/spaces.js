@@ -13,7 +13,7 @@ export function mount(root, [openId]) {
   const cameraSelect = h('select', { id: 'spaces-camera' });
   const stateSelect = h('select', { id: 'spaces-state' }, h('option', { value: '' }, 'All states'), STATES.map((s) => h('option', { value: s }, stateLabel(s))));
   const search = h('input', { id: 'spaces-search', type: 'search', placeholder: 'Label', autocomplete: 'off' });
-  const list = h('div', { class: 'space-list live-data', role: 'list', 'aria-label': 'Spaces' });
+  const list = h('div', { class: 'space-list live-data', role: 'group', 'aria-label': 'Spaces' });
   const count = h('p', { class: 'muted small', 'aria-live': 'polite' });
   const dialog = h('dialog', { 'aria-labelledby': 'space-dialog-title' });
 
@@ -52,7 +52,7 @@ export function mount(root, [openId]) {
   }
 
   function card(slot) {
-    const el = h('button', { type: 'button', class: 'space', role: 'listitem' });
+    const el = h('button', { type: 'button', class: 'space' });
     el.addEventListener('click', () => openHistory(slot.id));
     setCard(el, slot);
     cards.set(slot.id, el);
@@ -70,7 +70,6 @@ export function mount(root, [openId]) {
       h('span', { class: 'small' }, `since ${clock(slot.since)}`),
       h('span', { class: 'small', 'data-stay-since': slot.state === 'occupied' ? slot.session_started_at || '' : '' }, stayText(slot)),
     );
-    el.setAttribute('aria-label', `Space ${slot.label}, ${stateLabel(slot.state)} since ${clock(slot.since)}. ${stayText(slot)}`);
   }
 
   function matches(slot) {
