@@ -64,7 +64,7 @@ fn dashboard_in_a_real_browser() {
         transcript.push('\n');
         if line == "ASK restart" {
             s.kill();
-            s.relaunch();
+            s.relaunch_on_same_port();
             writeln!(answer, "ok").unwrap();
         }
     }

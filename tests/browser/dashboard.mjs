@@ -34,10 +34,16 @@ function check(cond, message) {
 }
 
 async function api(path, init = {}) {
-  const res = await fetch(`${BASE}/${path}`, {
-    ...init,
-    headers: init.body ? { 'content-type': 'application/json' } : {},
-  });
+  const request = () =>
+    fetch(`${BASE}/${path}`, { ...init, headers: init.body ? { 'content-type': 'application/json' } : {} });
+  let res;
+  try {
+    res = await request();
+  } catch {
+    // A kept-alive connection to the killed server fails before the request is sent; a new
+    // connection reaches the new one.
+    res = await request();
+  }
   const text = await res.text();
   if (!res.ok) throw new Error(`${init.method || 'GET'} ${path}: ${res.status} ${text}`);
   return text ? JSON.parse(text) : null;

@@ -25,7 +25,7 @@ pub struct Server {
     _tmp: Option<tempfile::TempDir>,
     env: Vec<(String, String)>,
     args: Vec<String>,
-    /// 0 until the first start; a relaunch keeps the port, so clients can reconnect.
+    /// The port of the last start, for `relaunch_on_same_port`.
     port: u16,
 }
 
@@ -54,18 +54,18 @@ impl Server {
         let env = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
         let args = args.iter().map(|a| a.to_string()).collect();
         let mut s = Server { child: None, base: String::new(), data_dir: path, _tmp: Some(tmp), env, args, port: 0 };
-        s.launch();
+        s.launch(0);
         s
     }
 
-    fn launch(&mut self) {
+    fn launch(&mut self, port: u16) {
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
             .open(self.data_dir.join("server.log"))
             .expect("server log");
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_smartpark"));
-        cmd.args(["serve", "--port", &self.port.to_string(), "--data-dir"])
+        cmd.args(["serve", "--port", &port.to_string(), "--data-dir"])
             .arg(&self.data_dir)
             .args(&self.args)
             .env_remove("DATABASE_URL")
@@ -144,14 +144,22 @@ impl Server {
         }
     }
 
+    /// Starts the server again on a new port, so no client reuses a connection to the old one.
     pub fn relaunch(&mut self) {
         assert!(self.child.is_none(), "stop or kill the server first");
-        self.launch();
+        self.launch(0);
+    }
+
+    /// Starts the server again where it was, for clients that reconnect by themselves (a
+    /// dashboard). Pooled HTTP connections to the old process are dead: use a fresh client.
+    pub fn relaunch_on_same_port(&mut self) {
+        assert!(self.child.is_none(), "stop or kill the server first");
+        self.launch(self.port);
     }
 
     pub fn restart(&mut self) {
         self.stop();
-        self.launch();
+        self.launch(0);
     }
 
     /// The private PostgreSQL's URL, for tests that must reach behind the API (to age a row).
