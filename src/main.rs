@@ -385,11 +385,10 @@ mod tests {
 
     #[test]
     fn a_token_may_start_with_a_hyphen() {
-        let cli = Cli::try_parse_from([
-            "smartpark", "sim-camera", "--frames", "f", "--push", "http://x/", "--token", "-Hq2",
-        ])
-        .map_err(|e| e.to_string())
-        .unwrap();
+        let cli =
+            Cli::try_parse_from(["smartpark", "sim-camera", "--frames", "f", "--push", "http://x/", "--token", "-Hq2"])
+                .map_err(|e| e.to_string())
+                .unwrap();
         assert!(matches!(cli.command, Command::SimCamera { token: Some(t), .. } if t == "-Hq2"));
     }
 }

@@ -37,7 +37,10 @@ fn scene(dir: &Path) -> PathBuf {
 #[test]
 fn dashboard_in_a_real_browser() {
     let node_modules = repo().join("tests/browser/node_modules/playwright-core");
-    assert!(node_modules.is_dir(), "playwright-core is missing: run `bash scripts/install-browser.sh` (make test does)");
+    assert!(
+        node_modules.is_dir(),
+        "playwright-core is missing: run `bash scripts/install-browser.sh` (make test does)"
+    );
 
     let work = common::data_dir();
     let scene = scene(work.path());
@@ -88,7 +91,8 @@ async fn annotate(s: &Server) {
     })
     .await;
     for space in &spaces {
-        let slot = slots.as_array().unwrap().iter().find(|x| x["label"] == space.label.as_str()).expect("a slot per space");
+        let slot =
+            slots.as_array().unwrap().iter().find(|x| x["label"] == space.label.as_str()).expect("a slot per space");
         let state = if space.occupied == Some(true) { "occupied" } else { "free" };
         let (code, body) =
             call(http.put(s.url(&format!("/api/slots/{}", slot["id"]))).json(&json!({ "state": state }))).await;
