@@ -41,8 +41,7 @@ export function mount(root, [openId]) {
   let cards = new Map();
   function render() {
     const focused = document.activeElement?.dataset?.slotId;
-    const all = slotsOf(filters.camera || undefined);
-    const shown = all.filter((s) => (!filters.state || s.state === filters.state) && (!filters.text || s.label.toLowerCase().includes(filters.text)));
+    const shown = slotsOf(filters.camera || undefined).filter(matches);
     cards = new Map();
     count.textContent = `${shown.length} of ${store.slots.size} spaces`;
     if (!store.synced) fill(list, h('p', { class: 'empty' }, 'Loading…'));
