@@ -41,6 +41,7 @@ const ASSETS: &[Asset] = assets!(
     "js/sessions.js",
     "js/spaces.js",
     "js/store.js",
+    "js/thumbs.js",
     "vendor/chart.umd.min.js",
     "vendor/chart.js-LICENSE.md",
 );

@@ -6,6 +6,7 @@ import { h, svg, fill } from './dom.js';
 import { url } from './api.js';
 import { store, subscribe, slotsOf, cameraList } from './store.js';
 import { ago, counts, percent, stateLabel, clock } from './format.js';
+import { bounds, centroid, pointsAttr } from './polygon.js';
 
 const OVERLAY_REFRESH_MS = 2000;
 const STREAM_RETRY_MS = 3000;
@@ -123,9 +124,10 @@ export function mount(root, [requested]) {
     const slots = slotsOf(id);
     if (!size) {
       // Until the first frame, size the drawing from the polygons so it is not empty.
-      const xs = slots.flatMap((s) => s.polygon.map((p) => p[0]));
-      const ys = slots.flatMap((s) => s.polygon.map((p) => p[1]));
-      if (xs.length) zones.setAttribute('viewBox', `0 0 ${Math.max(...xs) + 10} ${Math.max(...ys) + 10}`);
+      if (slots.length) {
+        const b = bounds(slots.flatMap((s) => s.polygon));
+        zones.setAttribute('viewBox', `0 0 ${b.maxX + 10} ${b.maxY + 10}`);
+      }
     }
     fill(
       zones,
@@ -134,7 +136,7 @@ export function mount(root, [requested]) {
         return svg(
           'g',
           {},
-          svg('polygon', { class: 'zone', 'data-slot-id': s.id, 'data-state': s.state, points: s.polygon.map((p) => p.join(',')).join(' ') }, svg('title', {}, `Space ${s.label}: ${stateLabel(s.state)}`)),
+          svg('polygon', { class: 'zone', 'data-slot-id': s.id, 'data-state': s.state, points: pointsAttr(s.polygon) }, svg('title', {}, `Space ${s.label}: ${stateLabel(s.state)}`)),
           svg('text', { class: 'zone-label', x: cx, y: cy, 'text-anchor': 'middle', 'dominant-baseline': 'middle' }, s.label),
         );
       }),
@@ -239,14 +241,4 @@ export function mount(root, [requested]) {
     // Ends the MJPEG connection now rather than when the element is collected.
     img.removeAttribute('src');
   };
-}
-
-function centroid(points) {
-  let x = 0;
-  let y = 0;
-  for (const [px, py] of points) {
-    x += px;
-    y += py;
-  }
-  return [x / points.length, y / points.length];
 }

@@ -2,11 +2,12 @@
 // parking stay, filtered and paged. The spaces' live changes (from the store) drive the
 // refreshes, so a car that arrives shows up here within a second or two without polling.
 
-import { api, query, url } from './api.js';
+import { api, query } from './api.js';
 import { h, fill, clear } from './dom.js';
 import { store, subscribe, slotsOf, cameraList } from './store.js';
 import { duration, clock, since } from './format.js';
 import { createChart, chartsAvailable, COLORS } from './charts.js';
+import { captureThumb } from './thumbs.js';
 
 const PAGE_SIZES = [25, 50, 100];
 const MINUTE = 60_000;
@@ -452,23 +453,9 @@ export function mount(root) {
         open ? h('span', { class: 'muted' }, '…') : h('span', { title: 'what ended it' }, s.end_source || '–')),
       h('td', { class: 'session-captures' },
         h('div', { class: 'thumbs' },
-          capture(s.entry_capture_id, 'Entry', s),
-          capture(s.exit_capture_id, 'Exit', s),
+          captureThumb(s.entry_capture_id, 'Entry', s.slot_label),
+          captureThumb(s.exit_capture_id, 'Exit', s.slot_label),
           s.entry_capture_id == null && s.exit_capture_id == null ? h('span', { class: 'muted' }, '–') : null)));
-  }
-
-  function capture(id, which, s) {
-    if (id === null || id === undefined) return null;
-    const href = url(`api/captures/${encodeURIComponent(id)}/image`);
-    const name = `${which} photo of space ${s.slot_label}`;
-    const img = h('img', { src: href, alt: '', loading: 'lazy', decoding: 'async', width: 64, height: 36 });
-    const link = h('a', {
-      class: `thumb thumb-${which.toLowerCase()}`, href, target: '_blank', rel: 'noopener',
-      'aria-label': `${name} (opens in a new tab)`, title: name,
-    }, img, h('span', { class: 'thumb-text', 'aria-hidden': 'true' }, which));
-    // Retention deletes old images before their rows: the link stays, as text.
-    img.addEventListener('error', () => link.classList.add('broken'), { once: true });
-    return link;
   }
 
   function tick() {
