@@ -226,6 +226,13 @@ try {
     check((await page.locator('dialog[open]').count()) === 0, 'Escape closes the history');
   });
 
+  await step("a link to a space opens its history with its state", async () => {
+    const s = slots.find((x) => x.state === 'occupied');
+    const p = await open(DESKTOP, `#/spaces/${s.id}`);
+    await p.locator(`dialog[open] .badge[data-slot-id="${s.id}"][data-state="occupied"]`).waitFor({ timeout: 3000 });
+    await p.close();
+  });
+
   let drawn;
   await step('drawing a space in the editor creates it through the API', async () => {
     await page.goto(`${BASE}/#/editor/${encodeURIComponent(CAMERA)}`);

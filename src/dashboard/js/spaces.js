@@ -2,9 +2,10 @@
 // history of parking sessions with their entry and exit captures, and can be set by hand.
 
 import { h, fill, notify } from './dom.js';
-import { api, url, query } from './api.js';
+import { api, query } from './api.js';
 import { store, subscribe, slotsOf, cameraList } from './store.js';
 import { STATES, stateLabel, clock, duration, since } from './format.js';
+import { captureThumb } from './thumbs.js';
 
 const HISTORY_PAGE = 20;
 
@@ -85,6 +86,8 @@ export function mount(root, [openId]) {
       return;
     }
     if (change.kind === 'snapshot' || change.kind.startsWith('camera')) renderCameras();
+    // A deep link opens the history before the snapshot has named the space.
+    if (change.kind === 'snapshot' && dialog.open) openHistory(Number(dialog.dataset.slotId), true);
     render();
   });
 
@@ -164,7 +167,7 @@ export function mount(root, [openId]) {
                     h('td', {}, s.ended_at ? clock(s.ended_at) : h('span', { class: 'badge', 'data-state': 'occupied' }, 'parked')),
                     h('td', { class: 'num' }, duration(s.duration_s ?? since(s.started_at))),
                     h('td', {}, s.end_source && s.end_source !== s.source ? `${s.source} → ${s.end_source}` : s.source),
-                    h('td', {}, h('div', { class: 'captures' }, capture(s.entry_capture_id, 'entry'), capture(s.exit_capture_id, 'exit'))),
+                    h('td', {}, h('div', { class: 'thumbs' }, captureThumb(s.entry_capture_id, 'Entry', slot.label), captureThumb(s.exit_capture_id, 'Exit', slot.label))),
                   ),
                 ),
               ),
@@ -192,15 +195,6 @@ export function mount(root, [openId]) {
     loading?.abort();
     if (dialog.open) dialog.close();
   };
-}
-
-function capture(id, which) {
-  if (!id) return null;
-  return h(
-    'a',
-    { href: url(`api/captures/${id}/image`), target: '_blank', rel: 'noopener', title: `The ${which} frame` },
-    h('img', { src: url(`api/captures/${id}/image`), alt: `${which} capture`, loading: 'lazy' }),
-  );
 }
 
 function stayText(slot) {
