@@ -87,6 +87,9 @@ pub struct DetectConfig {
     pub enabled: bool,
     /// A YOLO TorchScript file. When it is missing the server runs without detection (and says so).
     pub model: PathBuf,
+    /// The space classifier (`make models` trains it): each space's own patch, weighed with the
+    /// detector's boxes. When the file is missing the boxes decide alone (and the server says so).
+    pub space_model: PathBuf,
     /// `auto` (CUDA when there is a GPU), `cpu`, `cuda` or `cuda:N`.
     pub device: String,
     /// libtorch's threads per detector; 0 is its default (one per core).
@@ -117,6 +120,7 @@ impl Default for DetectConfig {
         DetectConfig {
             enabled: true,
             model: PathBuf::from("models/yolov5n.torchscript"),
+            space_model: PathBuf::from("models/space-classifier.torchscript"),
             device: "auto".into(),
             threads: 0,
             workers: 1,

@@ -27,7 +27,14 @@ fn metric(metrics: &Metrics, name: &str) -> f64 {
 async fn waiting_frames_share_a_forward_pass_and_keep_their_boxes() {
     let model = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("models/yolov5n.torchscript");
     assert!(model.is_file(), "run `make models`");
-    let config = DetectConfig { model, device: "cpu".into(), workers: 1, batch_size: 4, ..Default::default() };
+    let space_model = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("models/space-classifier.torchscript");
+    assert!(space_model.is_file(), "run `make models`");
+    let config =
+        DetectConfig { model, space_model, device: "cpu".into(), workers: 1, batch_size: 4, ..Default::default() };
+    let xml = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../shared/fixtures/pklot/annotated/sequence4/bounding_boxes/2013-04-15_07_35_01.xml");
+    let spaces = smartpark::parking::pklot::parse(&std::fs::read_to_string(xml).unwrap()).unwrap();
+    let spaces = Arc::new(spaces.into_iter().map(|s| s.polygon).collect::<Vec<_>>());
     let metrics = Metrics::new();
     let detector = Detector::start(&config, metrics.clone()).expect("the detector starts");
 
@@ -39,24 +46,32 @@ async fn waiting_frames_share_a_forward_pass_and_keep_their_boxes() {
     ];
     let mut alone = Vec::new();
     for f in &frames {
-        alone.push(detector.detect(f.clone()).await.expect("detection"));
+        alone.push(detector.detect(f.clone(), spaces.clone()).await.expect("detection"));
     }
     assert_eq!(metric(&metrics, "smartpark_detect_batch_frames_count"), 4.0);
-    assert!(alone[0].len() >= 30, "the full lot: {} vehicles", alone[0].len());
+    assert!(alone[0].boxes.len() >= 30, "the full lot: {} vehicles", alone[0].boxes.len());
 
     // Four cameras at once: the worker takes what is waiting when it comes free.
-    let together = futures_util::future::join_all(frames.iter().map(|f| detector.detect(f.clone()))).await;
+    let together =
+        futures_util::future::join_all(frames.iter().map(|f| detector.detect(f.clone(), spaces.clone()))).await;
     let passes = metric(&metrics, "smartpark_detect_batch_frames_count") - 4.0;
     assert!(passes <= 2.0, "4 frames took {passes} forward passes");
     assert_eq!(metric(&metrics, "smartpark_detect_batch_frames_sum"), 8.0);
     for (a, b) in alone.iter().zip(together) {
         let b = b.expect("detection");
-        assert_eq!(a.len(), b.len());
-        for (x, y) in a.iter().zip(&b) {
+        assert_eq!(a.boxes.len(), b.boxes.len());
+        for (x, y) in a.boxes.iter().zip(&b.boxes) {
             assert_eq!(x.class, y.class);
             assert!(x.iou(y) > 0.99 && (x.score - y.score).abs() < 1e-3, "{x:?} vs {y:?}");
         }
+        // Every space of every frame went through the classifier in one pass, as alone.
+        let (pa, pb) = (a.occupied.as_ref().expect("a classifier"), b.occupied.as_ref().expect("a classifier"));
+        assert_eq!(pa.len(), 40);
+        assert!(pa.iter().zip(pb).all(|(x, y)| (x - y).abs() < 1e-4), "{pa:?} vs {pb:?}");
     }
+    // The full lot (2013-04-15 07:35) is seen full by the classifier too.
+    let full = alone[0].occupied.as_ref().unwrap().iter().filter(|&&p| p > 0.5).count();
+    assert!(full >= 35, "{full} of 40 spaces look occupied");
 }
 
 #[test]

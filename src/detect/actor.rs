@@ -1,6 +1,7 @@
-//! `DetectorActor`: the model on SyncArbiter threads, away from the async runtime. Requests wait
+//! `DetectorActor`: the models on SyncArbiter threads, away from the async runtime. Requests wait
 //! in one shared queue, and a worker that comes free takes all that are waiting (up to the batch
-//! size), so frames from several cameras go through the model in one forward pass.
+//! size), so frames from several cameras go through the detector in one forward pass, and all
+//! their spaces through the space classifier in another.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -10,11 +11,13 @@ use image::RgbImage;
 use parking_lot::Mutex;
 use tokio::sync::oneshot;
 
+use super::classifier::{ClassifierTimings, SpaceClassifier};
 use super::model::{parse_device, Model};
 use super::nms::Detection;
 use super::yolo::{Timings, Yolo};
 use crate::config::DetectConfig;
 use crate::metrics::Metrics;
+use crate::parking::geometry::Polygon;
 
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum DetectError {
@@ -24,9 +27,20 @@ pub enum DetectError {
     Gone,
 }
 
+/// What the models saw in one frame.
+#[derive(Debug, Clone, Default)]
+pub struct Seen {
+    /// Vehicle boxes in frame pixels.
+    pub boxes: Vec<Detection>,
+    /// Per space asked about, the space classifier's probability that it is occupied; None
+    /// without a classifier.
+    pub occupied: Option<Vec<f32>>,
+}
+
 struct Job {
     frame: Arc<RgbImage>,
-    reply: oneshot::Sender<Result<Vec<Detection>, DetectError>>,
+    spaces: Arc<Vec<Polygon>>,
+    reply: oneshot::Sender<Result<Seen, DetectError>>,
 }
 
 type Queue = Arc<Mutex<VecDeque<Job>>>;
@@ -38,6 +52,7 @@ struct Work;
 
 pub struct DetectorActor {
     yolo: Yolo,
+    classifier: Option<SpaceClassifier>,
     queue: Queue,
     batch: usize,
     metrics: Metrics,
@@ -62,13 +77,24 @@ impl Handler<Work> for DetectorActor {
         }
         let frames: Vec<&RgbImage> = jobs.iter().map(|j| j.frame.as_ref()).collect();
         let mut timings = Timings::default();
-        let result = self.yolo.detect(&frames, &mut timings);
+        let mut classifier_timings = ClassifierTimings::default();
+        let result = self.yolo.detect(&frames, &mut timings).and_then(|boxes| {
+            let Some(classifier) = &self.classifier else {
+                return Ok(boxes.into_iter().map(|boxes| Seen { boxes, occupied: None }).collect::<Vec<_>>());
+            };
+            let asked: Vec<(&RgbImage, &[Polygon])> =
+                jobs.iter().map(|j| (j.frame.as_ref(), j.spaces.as_slice())).collect();
+            let occupied = classifier.classify(&asked, &mut classifier_timings)?;
+            Ok(boxes.into_iter().zip(occupied).map(|(boxes, p)| Seen { boxes, occupied: Some(p) }).collect())
+        });
         self.metrics.detect_batch_frames.observe(jobs.len() as f64);
-        self.metrics.detect_seconds.observe(timings.total().as_secs_f64());
+        self.metrics
+            .detect_seconds
+            .observe((timings.total() + classifier_timings.patches + classifier_timings.inference).as_secs_f64());
         match result {
             Ok(all) => {
-                for (job, boxes) in jobs.into_iter().zip(all) {
-                    let _ = job.reply.send(Ok(boxes));
+                for (job, seen) in jobs.into_iter().zip(all) {
+                    let _ = job.reply.send(Ok(seen));
                 }
             }
             Err(e) => {
@@ -96,13 +122,26 @@ impl Detector {
     pub fn start(config: &DetectConfig, metrics: Metrics) -> Result<Detector, String> {
         let device = parse_device(&config.device)?;
         let workers = config.workers.max(1);
+        let with_classifier = config.space_model.is_file();
+        if !with_classifier {
+            tracing::warn!(
+                model = %config.space_model.display(),
+                "no space classifier there (`make models` trains one): spaces are judged by the detector's boxes alone"
+            );
+        }
         let mut yolos = Vec::with_capacity(workers);
         for _ in 0..workers {
             let model = Model::load(&config.model, device).map_err(|e| e.to_string())?;
-            yolos.push(Yolo::new(model, config.params())?);
+            let classifier = if with_classifier {
+                Some(SpaceClassifier::load(&config.space_model, device).map_err(|e| e.to_string())?)
+            } else {
+                None
+            };
+            yolos.push((Yolo::new(model, config.params())?, classifier));
         }
-        let classes = Arc::new(yolos[0].vehicle_classes().into_iter().map(String::from).collect::<Vec<_>>());
-        tracing::info!(model = %config.model.display(), ?device, workers, imgsz = config.imgsz, classes = ?classes, "detector loaded");
+        let classes = Arc::new(yolos[0].0.vehicle_classes().into_iter().map(String::from).collect::<Vec<_>>());
+        tracing::info!(model = %config.model.display(), ?device, workers, imgsz = config.imgsz, classes = ?classes,
+            space_model = with_classifier.then(|| config.space_model.display().to_string()), "detector loaded");
         let queue: Queue = Arc::new(Mutex::new(VecDeque::new()));
         let pool = Arc::new(Mutex::new(yolos));
         let (q, batch, threads) = (queue.clone(), config.batch_size.max(1), config.threads);
@@ -111,15 +150,17 @@ impl Detector {
             if threads > 0 {
                 tch::set_num_threads(threads);
             }
-            let yolo = pool.lock().pop().expect("one model per worker was loaded");
-            DetectorActor { yolo, queue: q.clone(), batch, metrics: metrics.clone() }
+            let (yolo, classifier) = pool.lock().pop().expect("one model per worker was loaded");
+            DetectorActor { yolo, classifier, queue: q.clone(), batch, metrics: metrics.clone() }
         });
         Ok(Detector { addr, queue, classes })
     }
 
-    pub async fn detect(&self, frame: Arc<RgbImage>) -> Result<Vec<Detection>, DetectError> {
+    /// The vehicles in a frame and, with a space classifier, how likely each of `spaces` is
+    /// occupied.
+    pub async fn detect(&self, frame: Arc<RgbImage>, spaces: Arc<Vec<Polygon>>) -> Result<Seen, DetectError> {
         let (reply, rx) = oneshot::channel();
-        self.queue.lock().push_back(Job { frame, reply });
+        self.queue.lock().push_back(Job { frame, spaces, reply });
         self.addr.do_send(Work);
         rx.await.map_err(|_| DetectError::Gone)?
     }

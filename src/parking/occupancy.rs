@@ -8,6 +8,14 @@
 //! one-to-one, best pairs first, so one car across a line fills one space, not two; a space
 //! whose assigned pair scores below `min_evidence` is free. Frame-to-frame memory is the
 //! [`Debouncer`]'s job, not this one's.
+//!
+//! With the space classifier, each space also has its own probability of being occupied, read
+//! from its patch. The two are weighed as independent evidence, in log-odds (each adds the log of
+//! its likelihood ratio): the classifier's logit, plus `box_weight` when a box fills the space,
+//! minus `no_box_weight` when no vehicle box touches it at all. The weights are what the
+//! detector's worst measured lot says of it: where it puts a box it is right 98% of the time or
+//! more (ln(0.98/0.02) ≈ 4), so a box outweighs all but a very sure classifier; but it misses up
+//! to 35% of the cars (PKLot PUCPR), so its silence is weak evidence (ln(1/0.35) ≈ 1).
 
 use std::collections::HashMap;
 
@@ -39,11 +47,24 @@ pub struct OccupancyParams {
     /// Two boxes overlapping more than this are one vehicle reported twice (for instance as
     /// "car" and as "truck", since the detector's suppression works per class).
     pub duplicate_iou: f32,
+    /// With the space classifier: the log-odds a detector box that fills a space adds to the
+    /// classifier's. 4 is a detector right 98% of the time where it puts a box.
+    pub box_weight: f32,
+    /// With the space classifier: the log-odds taken off when no vehicle box touches the space
+    /// at all. 1 is a detector that finds at least 65% of the cars.
+    pub no_box_weight: f32,
 }
 
 impl Default for OccupancyParams {
     fn default() -> Self {
-        OccupancyParams { min_score: 0.05, footprint: 0.5, min_evidence: 0.15, duplicate_iou: 0.7 }
+        OccupancyParams {
+            min_score: 0.05,
+            footprint: 0.5,
+            min_evidence: 0.15,
+            duplicate_iou: 0.7,
+            box_weight: 4.0,
+            no_box_weight: 1.0,
+        }
     }
 }
 
@@ -67,6 +88,8 @@ pub enum OccupancyParamsError {
     MinEvidence,
     #[error("duplicate_iou must be a number above 0 and at most 1")]
     DuplicateIou,
+    #[error("box_weight and no_box_weight must be numbers from 0 to 20")]
+    Weight,
 }
 
 impl OccupancyParams {
@@ -84,13 +107,48 @@ impl OccupancyParams {
         if !within(self.duplicate_iou, true) {
             return Err(OccupancyParamsError::DuplicateIou);
         }
+        let weight = |w: f32| w.is_finite() && (0.0..=20.0).contains(&w);
+        if !weight(self.box_weight) || !weight(self.no_box_weight) {
+            return Err(OccupancyParamsError::Weight);
+        }
         Ok(())
     }
 }
 
-/// One frame, no memory: evidence for each space (same order as `spaces`). A box counts for at
-/// most one space.
-pub fn assess(spaces: &[Polygon], boxes: &[VehicleBox], params: &OccupancyParams) -> Vec<SpaceEvidence> {
+/// One frame, no memory: evidence for each space (same order as `spaces`), from the detector's
+/// boxes and, when there is one, the space classifier's probability for each space. A box counts
+/// for at most one space.
+pub fn assess(
+    spaces: &[Polygon],
+    boxes: &[VehicleBox],
+    classifier: Option<&[f32]>,
+    params: &OccupancyParams,
+) -> Vec<SpaceEvidence> {
+    let from_boxes = assess_boxes(spaces, boxes, params);
+    match classifier {
+        Some(p) if p.len() == spaces.len() => {
+            from_boxes.iter().zip(p).map(|(&(b, touched), &p)| fuse(b, touched, p, params)).collect()
+        }
+        _ => from_boxes.into_iter().map(|(b, _)| b).collect(),
+    }
+}
+
+/// The classifier's log-odds, plus the box's weight when one fills the space, minus the
+/// silence's when none touches it.
+fn fuse(boxes: SpaceEvidence, touched: bool, probability: f32, params: &OccupancyParams) -> SpaceEvidence {
+    let weight = |w: f32| if w.is_finite() { f64::from(w).clamp(0.0, 20.0) } else { 0.0 };
+    let p = if probability.is_finite() { f64::from(probability).clamp(1e-6, 1.0 - 1e-6) } else { 0.5 };
+    let detector = match (boxes.occupied, touched) {
+        (true, _) => weight(params.box_weight),
+        (false, false) => -weight(params.no_box_weight),
+        (false, true) => 0.0,
+    };
+    let z = (p / (1.0 - p)).ln() + detector;
+    SpaceEvidence { occupied: z > 0.0, confidence: (1.0 / (1.0 + (-z.abs()).exp())) as f32, vehicle: boxes.vehicle }
+}
+
+/// The detector's boxes alone, and whether any vehicle's footprint touched each space.
+fn assess_boxes(spaces: &[Polygon], boxes: &[VehicleBox], params: &OccupancyParams) -> Vec<(SpaceEvidence, bool)> {
     // Parameters come from configuration; an out-of-range value must not make every space
     // occupied or panic, so it falls back to the safe end of its range.
     let footprint =
@@ -146,13 +204,19 @@ pub fn assess(spaces: &[Polygon], boxes: &[VehicleBox], params: &OccupancyParams
         .iter()
         .zip(&strongest)
         .map(|(a, &strongest)| match *a {
-            Some((b, evidence)) => SpaceEvidence {
-                occupied: true,
-                confidence: sureness((evidence - threshold) / threshold),
-                vehicle: Some(b),
-            },
+            Some((b, evidence)) => (
+                SpaceEvidence {
+                    occupied: true,
+                    confidence: sureness((evidence - threshold) / threshold),
+                    vehicle: Some(b),
+                },
+                true,
+            ),
             // A strong box that went to a neighbour leaves this space barely free.
-            None => SpaceEvidence { occupied: false, confidence: sureness(1.0 - strongest / threshold), vehicle: None },
+            None => (
+                SpaceEvidence { occupied: false, confidence: sureness(1.0 - strongest / threshold), vehicle: None },
+                strongest > 0.0,
+            ),
         })
         .collect()
 }
@@ -370,7 +434,7 @@ mod tests {
     #[test]
     fn a_car_in_its_space_fills_it_and_the_rest_stay_free() {
         let spaces = [rect(0.0, 50.0, 40.0, 100.0), rect(50.0, 50.0, 90.0, 100.0)];
-        let ev = assess(&spaces, &[car(2.0, 30.0, 38.0, 98.0)], &OccupancyParams::default());
+        let ev = assess(&spaces, &[car(2.0, 30.0, 38.0, 98.0)], None, &OccupancyParams::default());
         assert!(ev[0].occupied);
         assert_eq!(ev[0].vehicle, Some(0));
         assert!(!ev[1].occupied);
@@ -382,7 +446,7 @@ mod tests {
     fn a_car_across_the_line_fills_one_space() {
         let spaces = [rect(0.0, 0.0, 40.0, 50.0), rect(40.0, 0.0, 80.0, 50.0)];
         // A little more on the right: the right space gets it.
-        let ev = assess(&spaces, &[car(22.0, 0.0, 64.0, 50.0)], &OccupancyParams::default());
+        let ev = assess(&spaces, &[car(22.0, 0.0, 64.0, 50.0)], None, &OccupancyParams::default());
         assert_eq!(ev.iter().filter(|e| e.occupied).count(), 1);
         assert!(ev[1].occupied);
         // The left space saw strong evidence that went elsewhere: it is free, but not surely.
@@ -396,11 +460,11 @@ mod tests {
         let back = rect(0.0, 0.0, 40.0, 40.0);
         let front = rect(0.0, 40.0, 40.0, 80.0);
         let tall = car(2.0, 20.0, 38.0, 78.0);
-        let ev = assess(&[back.clone(), front.clone()], &[tall], &OccupancyParams::default());
+        let ev = assess(&[back.clone(), front.clone()], &[tall], None, &OccupancyParams::default());
         assert!(!ev[0].occupied && ev[1].occupied);
         // With the whole box as footprint the roof would count as much as the wheels.
         let whole = OccupancyParams { footprint: 1.0, ..OccupancyParams::default() };
-        let one = assess(&[back], &[tall], &whole);
+        let one = assess(&[back], &[tall], None, &whole);
         assert!(one[0].occupied, "without a footprint the roof alone fills the back space");
     }
 
@@ -409,15 +473,15 @@ mod tests {
         let spaces = [rect(0.0, 0.0, 100.0, 100.0)];
         let p = OccupancyParams::default();
         // A cyclist-sized box in a car-sized space.
-        assert!(!assess(&spaces, &[car(40.0, 60.0, 50.0, 90.0)], &p)[0].occupied);
+        assert!(!assess(&spaces, &[car(40.0, 60.0, 50.0, 90.0)], None, &p)[0].occupied);
         let faint = VehicleBox { score: 0.01, ..car(0.0, 0.0, 100.0, 100.0) };
-        assert!(!assess(&spaces, &[faint], &p)[0].occupied);
+        assert!(!assess(&spaces, &[faint], None, &p)[0].occupied);
         let nan = VehicleBox { x1: f32::NAN, ..car(0.0, 0.0, 100.0, 100.0) };
-        assert!(!assess(&spaces, &[nan], &p)[0].occupied);
+        assert!(!assess(&spaces, &[nan], None, &p)[0].occupied);
         let inverted = car(100.0, 100.0, 0.0, 0.0);
-        assert!(!assess(&spaces, &[inverted], &p)[0].occupied);
-        assert!(assess(&[], &[car(0.0, 0.0, 1.0, 1.0)], &p).is_empty());
-        assert!(!assess(&spaces, &[], &p)[0].occupied);
+        assert!(!assess(&spaces, &[inverted], None, &p)[0].occupied);
+        assert!(assess(&[], &[car(0.0, 0.0, 1.0, 1.0)], None, &p).is_empty());
+        assert!(!assess(&spaces, &[], None, &p)[0].occupied);
     }
 
     #[test]
@@ -427,7 +491,7 @@ mod tests {
         let as_car = car(2.0, 0.0, 46.0, 58.0);
         let as_truck = VehicleBox { score: 0.3, ..car(4.0, 1.0, 48.0, 58.0) };
         let p = OccupancyParams { min_evidence: 0.05, ..OccupancyParams::default() };
-        let ev = assess(&spaces, &[as_truck, as_car], &p);
+        let ev = assess(&spaces, &[as_truck, as_car], None, &p);
         assert_eq!(ev[0].vehicle, Some(1), "the better-scored copy is the one kept");
         assert!(!ev[1].occupied);
     }
@@ -442,8 +506,39 @@ mod tests {
         assert!(OccupancyParams { min_score: f32::NAN, ..OccupancyParams::default() }.validate().is_err());
         // Out-of-range values never panic and never make an empty space occupied.
         let wild = OccupancyParams { footprint: f32::NAN, min_evidence: -1.0, ..OccupancyParams::default() };
-        let ev = assess(&[rect(0.0, 0.0, 10.0, 10.0)], &[car(20.0, 20.0, 30.0, 30.0)], &wild);
+        let ev = assess(&[rect(0.0, 0.0, 10.0, 10.0)], &[car(20.0, 20.0, 30.0, 30.0)], None, &wild);
         assert!(!ev[0].occupied);
+    }
+
+    #[test]
+    fn the_classifier_and_the_boxes_are_weighed_together() {
+        let spaces = [rect(0.0, 50.0, 40.0, 100.0), rect(50.0, 50.0, 90.0, 100.0), rect(100.0, 50.0, 140.0, 100.0)];
+        let boxes = [car(2.0, 30.0, 38.0, 98.0)];
+        let p = OccupancyParams::default();
+        // A box and a doubtful classifier: occupied. No box and a sure classifier: occupied (the
+        // car the detector missed). No box and a classifier that says free: free.
+        let ev = assess(&spaces, &boxes, Some(&[0.2, 0.97, 0.1]), &p);
+        assert_eq!(ev.iter().map(|e| e.occupied).collect::<Vec<_>>(), [true, true, false]);
+        assert_eq!(ev[0].vehicle, Some(0));
+        assert!(ev[1].confidence > 0.9 && ev[2].confidence > 0.9);
+        // Only a classifier sure beyond the box's weight overrules it.
+        let sure_free = assess(&spaces, &boxes, Some(&[0.001, 0.5, 0.5]), &p);
+        assert!(!sure_free[0].occupied);
+        // With no box anywhere near, a classifier that is only fairly sure is not enough.
+        let fairly = assess(&spaces, &boxes, Some(&[0.9, 0.65, 0.9]), &p);
+        assert_eq!(fairly.iter().map(|e| e.occupied).collect::<Vec<_>>(), [true, false, true]);
+        // A classifier answer per space or none at all: a wrong count falls back to the boxes.
+        let fallback = assess(&spaces, &boxes, Some(&[0.99]), &p);
+        assert_eq!(fallback, assess(&spaces, &boxes, None, &p));
+        // A NaN from the classifier is no evidence either way.
+        let nan = assess(&spaces, &boxes, Some(&[f32::NAN, f32::NAN, f32::NAN]), &p);
+        assert!(nan[0].occupied && !nan[1].occupied);
+        // Without any weight for the boxes the classifier decides alone.
+        let alone = OccupancyParams { box_weight: 0.0, no_box_weight: 0.0, ..OccupancyParams::default() };
+        assert!(!assess(&spaces, &boxes, Some(&[0.2, 0.97, 0.1]), &alone)[0].occupied);
+        assert!(assess(&spaces, &boxes, Some(&[0.2, 0.65, 0.1]), &alone)[1].occupied);
+        assert!(OccupancyParams { box_weight: -1.0, ..OccupancyParams::default() }.validate().is_err());
+        assert!(OccupancyParams { no_box_weight: f32::NAN, ..OccupancyParams::default() }.validate().is_err());
     }
 
     fn seen(occupied: bool) -> SpaceEvidence {
