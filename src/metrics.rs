@@ -1,8 +1,8 @@
 //! Prometheus metrics, rendered at `/metrics`.
 
 use prometheus::{
-    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
-    TextEncoder,
+    Encoder, GaugeVec, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts,
+    Registry, TextEncoder,
 };
 
 #[derive(Clone)]
@@ -24,6 +24,8 @@ pub struct Metrics {
     pub detect_seconds: Histogram,
     pub detect_batch_frames: Histogram,
     pub analyses: IntCounterVec,
+    /// Per camera, when its latest analysis finished (Unix seconds): how far behind it is.
+    pub analysed_at: GaugeVec,
 }
 
 impl Metrics {
@@ -86,8 +88,17 @@ impl Metrics {
             &["camera", "outcome"],
         )
         .expect("static metric definition");
+        let analysed_at = GaugeVec::new(
+            Opts::new(
+                "analysis_last_timestamp_seconds",
+                "When each camera's latest analysis (detected or unchanged) finished, in Unix seconds",
+            ),
+            &["camera"],
+        )
+        .expect("static metric definition");
         for c in [
             Box::new(detect_seconds.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(analysed_at.clone()),
             Box::new(detect_batch_frames.clone()),
             Box::new(analyses.clone()),
             Box::new(http_requests.clone()) as Box<dyn prometheus::core::Collector>,
@@ -124,6 +135,7 @@ impl Metrics {
             detect_seconds,
             detect_batch_frames,
             analyses,
+            analysed_at,
         }
     }
 

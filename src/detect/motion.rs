@@ -106,14 +106,19 @@ impl MotionGate {
     pub fn changed(&self, small: &image::GrayImage) -> bool {
         match self.region_changes(small) {
             None => true,
-            Some(fractions) => fractions.iter().any(|&f| f > 0.0 && f >= self.params.min_changed_fraction),
+            Some(fractions) => fractions.iter().any(|&f| self.is_change(f)),
         }
     }
 
     /// Per region, the fraction of its pixels that changed since the reference; None when there
     /// is no reference of the same size to compare with.
     pub fn region_changes(&self, small: &image::GrayImage) -> Option<Vec<f32>> {
-        let reference = self.reference.as_ref()?;
+        self.region_changes_since(self.reference.as_ref()?, small)
+    }
+
+    /// Per region, the fraction of its pixels that changed between `reference` and `small` (grey
+    /// copies made by `shrink` for the current regions); None when their sizes differ.
+    pub fn region_changes_since(&self, reference: &image::GrayImage, small: &image::GrayImage) -> Option<Vec<f32>> {
         if reference.dimensions() != small.dimensions() || small.dimensions() != self.small_size {
             return None;
         }
@@ -138,6 +143,11 @@ impl MotionGate {
             })
             .collect();
         Some(fractions)
+    }
+
+    /// Whether a region's change fraction counts as a change.
+    pub fn is_change(&self, fraction: f32) -> bool {
+        fraction > 0.0 && fraction >= self.params.min_changed_fraction
     }
 
     /// The frame just went through the detector: it becomes the reference.

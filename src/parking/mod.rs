@@ -1,6 +1,7 @@
 //! Spaces: their geometry, their state and the parking sessions that happen in them.
 
 pub mod board;
+pub mod camera_loop;
 pub mod geometry;
 pub mod lot;
 pub mod occupancy;

@@ -1,7 +1,8 @@
 //! Each camera's occupancy step: every `detect.interval_s` its newest frame is decoded; unless
-//! motion gating finds the spaces unchanged, the detector finds the vehicles, the occupancy rule
-//! turns them into evidence per space, the debouncer waits for analyses to agree, and the slot
-//! actors are told, with the frame kept as the change's evidence.
+//! motion gating finds the spaces unchanged, the detector finds the vehicles and the space
+//! classifier reads each space, the occupancy rule weighs both into evidence per space, the
+//! camera's loop (memory of what is still, debounce) decides what changes, and the slot actors
+//! are told, with the frame kept as the change's evidence.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -13,9 +14,10 @@ use image::GrayImage;
 use parking_lot::RwLock;
 
 use super::board::SlotBoard;
+use super::camera_loop::{CameraLoop, Change};
 use super::geometry::Polygon;
 use super::lot::Lot;
-use super::occupancy::{assess, Debouncer, VehicleBox};
+use super::occupancy::{assess, VehicleBox};
 use super::slot::Observe;
 use super::state::{SlotState, Source};
 use crate::camera::archive::{Archive, Keep, Reason};
@@ -56,11 +58,7 @@ pub struct Watching {
 }
 
 struct CameraWatch {
-    gate: MotionGate,
-    debouncer: Debouncer,
-    /// The spaces (and frame size) the gate's regions were built for.
-    regions: Vec<(i64, Polygon)>,
-    size: (u32, u32),
+    looping: CameraLoop,
     next_due: Instant,
     last_detect: Option<Instant>,
     last_frame: Option<(u64, DateTime<Utc>)>,
@@ -79,20 +77,24 @@ impl Watch {
     fn tick(&mut self) {
         let s = &self.shared;
         let ids = s.cameras.ids();
-        self.cameras.retain(|id, _| ids.contains(id));
+        self.cameras.retain(|id, _| {
+            let keep = ids.contains(id);
+            if !keep {
+                let _ = s.metrics.analysed_at.remove_label_values(&[id]);
+            }
+            keep
+        });
         s.sightings.write().retain(|id, _| ids.contains(id));
         let now = Instant::now();
+        let interval = Duration::from_secs_f64(s.config.interval_s);
         for id in ids {
             let watch = self
                 .cameras
                 .entry(id.clone())
                 .or_insert_with(|| {
                     Arc::new(tokio::sync::Mutex::new(CameraWatch {
-                        gate: MotionGate::new(s.config.motion.clone()),
-                        debouncer: Debouncer::new(s.occupancy.confirm),
-                        regions: Vec::new(),
-                        size: (0, 0),
-                        next_due: now,
+                        looping: CameraLoop::new(s.config.motion.clone(), s.occupancy.confirm),
+                        next_due: now + stagger(&id, interval),
                         last_detect: None,
                         last_frame: None,
                     }))
@@ -103,18 +105,35 @@ impl Watch {
             if now < w.next_due {
                 continue;
             }
-            w.next_due = now + Duration::from_secs_f64(s.config.interval_s);
+            // Each camera keeps its own phase: due times step by the interval from the last due
+            // time, not from when the tick noticed, so a tick's lateness does not add up into a
+            // longer period. A camera that fell a whole interval behind starts a new phase
+            // rather than catching up in a burst.
+            w.next_due += interval;
+            if w.next_due <= now {
+                w.next_due = now + interval;
+            }
             let shared = self.shared.clone();
             actix::spawn(async move { analyse(&shared, &id, &mut w).await });
         }
     }
 }
 
+/// Where in the interval a camera's analyses fall: spread by its id, so that cameras added
+/// together do not all reach the detector in the same instant.
+fn stagger(id: &str, interval: Duration) -> Duration {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    id.hash(&mut h);
+    interval.mul_f64((h.finish() % 1000) as f64 / 1000.0)
+}
+
 impl Actor for Watch {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Context<Self>) {
-        let every = Duration::from_secs_f64(self.shared.config.interval_s.clamp(0.05, 1.0));
+        // A tenth of the interval: a camera's analysis starts at most that late.
+        let every = Duration::from_secs_f64((self.shared.config.interval_s / 10.0).clamp(0.05, 0.5));
         ctx.run_interval(every, |act, _| act.tick());
     }
 }
@@ -128,7 +147,12 @@ fn state_of(occupied: Option<bool>) -> SlotState {
 }
 
 async fn analyse(s: &Watching, id: &str, w: &mut CameraWatch) {
-    let outcome = |o: &str| s.metrics.analyses.with_label_values(&[id, o]).inc();
+    let outcome = |o: &str| {
+        s.metrics.analyses.with_label_values(&[id, o]).inc();
+        if o != "failed" {
+            s.metrics.analysed_at.with_label_values(&[id]).set(Utc::now().timestamp_millis() as f64 / 1000.0);
+        }
+    };
     let Some(frame) = s.cameras.feed(id).and_then(|f| f.latest()) else { return };
     let this_frame = (frame.seq, frame.taken_at);
     if w.last_frame == Some(this_frame) {
@@ -160,25 +184,24 @@ async fn analyse(s: &Watching, id: &str, w: &mut CameraWatch) {
         }
     };
     let regions: Vec<(i64, Polygon)> = spaces.iter().map(|v| (v.id, v.polygon.clone())).collect();
-    let size = rgb.dimensions();
-    if regions != w.regions || size != w.size {
-        // A moved space starts its debounce afresh; the gate must look at the new regions.
-        for (old_id, old_polygon) in &w.regions {
-            if !regions.iter().any(|(i, p)| i == old_id && p == old_polygon) {
-                w.debouncer.forget(*old_id);
-            }
-        }
-        let polygons: Vec<Polygon> = regions.iter().map(|(_, p)| p.clone()).collect();
-        w.gate.set_regions(size.0, size.1, &polygons);
-        w.regions = regions;
-        w.size = size;
-    }
+    w.looping.set_spaces(regions, rgb.dimensions());
+    let current: Vec<Option<bool>> = spaces
+        .iter()
+        .map(|view| match view.state {
+            SlotState::Occupied => Some(true),
+            SlotState::Free => Some(false),
+            SlotState::Unknown => None,
+        })
+        .collect();
     let forced = w.last_detect.is_none_or(|t| t.elapsed() >= Duration::from_secs_f64(s.config.max_interval_s));
-    if s.config.motion_gating && !forced && !w.gate.changed(&small) {
-        return outcome("unchanged");
+    if s.config.motion_gating && !forced && !w.looping.needs_models(&small) {
+        outcome("unchanged");
+        let changes = w.looping.unchanged(&current);
+        return record(s, id, &frame, changes).await;
     }
-    let boxes = match s.detector.detect(Arc::new(rgb)).await {
-        Ok(b) => b,
+    let polygons: Arc<Vec<Polygon>> = Arc::new(spaces.iter().map(|v| v.polygon.clone()).collect());
+    let seen = match s.detector.detect(Arc::new(rgb), polygons.clone()).await {
+        Ok(seen) => seen,
         Err(e) => {
             tracing::warn!(camera = id, error = %e, "detection failed");
             return outcome("failed");
@@ -186,31 +209,29 @@ async fn analyse(s: &Watching, id: &str, w: &mut CameraWatch) {
     };
     outcome("detected");
     w.last_detect = Some(Instant::now());
-    w.gate.mark_analysed(small);
-    s.sightings.write().insert(id.to_string(), Arc::new(Sighting { frame: frame.clone(), boxes: boxes.clone() }));
-    let vehicles: Vec<VehicleBox> = boxes.iter().map(VehicleBox::from).collect();
-    let polygons: Vec<Polygon> = spaces.iter().map(|v| v.polygon.clone()).collect();
-    let evidence = assess(&polygons, &vehicles, &s.occupancy.rule);
-    let mut changes = Vec::new();
-    for (view, e) in spaces.iter().zip(&evidence) {
-        let current = match view.state {
-            SlotState::Occupied => Some(true),
-            SlotState::Free => Some(false),
-            SlotState::Unknown => None,
-        };
-        if let Some(occupied) = w.debouncer.update(view.id, current, e) {
-            changes.push((view.id, state_of(Some(occupied)), e.confidence));
-        }
-    }
+    s.sightings.write().insert(id.to_string(), Arc::new(Sighting { frame: frame.clone(), boxes: seen.boxes.clone() }));
+    let vehicles: Vec<VehicleBox> = seen.boxes.iter().map(VehicleBox::from).collect();
+    let evidence = assess(&polygons, &vehicles, seen.occupied.as_deref(), &s.occupancy.rule);
+    let changes = w.looping.conclude(small, &current, &evidence);
+    record(s, id, &frame, changes).await;
+}
+
+/// Tells the slot actors what the analyses agreed on, with the frame kept as evidence.
+async fn record(s: &Watching, id: &str, frame: &Arc<Frame>, changes: Vec<Change>) {
     if changes.is_empty() {
         return;
     }
-    let capture_id = keep_evidence(s, id, &frame).await;
-    for (slot, state, confidence) in changes {
-        let observation =
-            Observe { state, source: Source::Detector, confidence: Some(confidence), at: frame.taken_at, capture_id };
-        if let Err(e) = s.lot.observe(slot, observation).await {
-            tracing::warn!(camera = id, slot, error = %e, "the detector's change was not recorded");
+    let capture_id = keep_evidence(s, id, frame).await;
+    for change in changes {
+        let observation = Observe {
+            state: state_of(Some(change.occupied)),
+            source: Source::Detector,
+            confidence: Some(change.confidence),
+            at: frame.taken_at,
+            capture_id,
+        };
+        if let Err(e) = s.lot.observe(change.slot, observation).await {
+            tracing::warn!(camera = id, slot = change.slot, error = %e, "the detector's change was not recorded");
         }
     }
 }
