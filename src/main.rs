@@ -58,6 +58,10 @@ struct ModelFlags {
     /// libtorch's threads; by default the configured `detect.threads` (0: one per core).
     #[arg(long)]
     threads: Option<i32>,
+    /// The space classifier (TorchScript from `make models`), or `none` for the detector's boxes
+    /// alone; by default the configured `detect.space_model` when that file exists.
+    #[arg(long)]
+    space_model: Option<PathBuf>,
 }
 
 impl ModelFlags {
@@ -87,6 +91,29 @@ impl ModelFlags {
         let m = model::Model::load(self.model.as_ref().unwrap_or(&config.detect.model), device)?;
         yolo::Yolo::new(m, params).map_err(anyhow::Error::msg)
     }
+
+    /// The detector and, unless told otherwise, the space classifier.
+    fn open_all(&self, config: &Config) -> anyhow::Result<smartpark::detect::eval::Models> {
+        use smartpark::detect::{classifier::SpaceClassifier, model};
+        let yolo = self.open(config)?;
+        let device =
+            model::parse_device(self.device.as_deref().unwrap_or(&config.detect.device)).map_err(anyhow::Error::msg)?;
+        let classifier = match &self.space_model {
+            Some(p) if p.as_os_str() == "none" => None,
+            Some(p) => Some(SpaceClassifier::load(p, device)?),
+            None if config.detect.space_model.is_file() => {
+                Some(SpaceClassifier::load(&config.detect.space_model, device)?)
+            }
+            None => {
+                eprintln!(
+                    "no space classifier at {} (`make models` trains it): the detector's boxes decide alone",
+                    config.detect.space_model.display()
+                );
+                None
+            }
+        };
+        Ok(smartpark::detect::eval::Models { yolo, classifier })
+    }
 }
 
 #[derive(Subcommand)]
@@ -110,6 +137,10 @@ enum BenchCommand {
         /// Alternating rounds of smartpark and the reference; each side's best round counts.
         #[arg(long, default_value_t = 3)]
         rounds: usize,
+        /// A PKLot XML file whose spaces the space classifier reads in every frame, to time what
+        /// it adds (needs the classifier: --space-model or the configured one).
+        #[arg(long, value_name = "FILE.xml")]
+        spaces: Option<PathBuf>,
     },
 }
 
@@ -180,13 +211,26 @@ enum Command {
         #[arg(required = true)]
         images: Vec<PathBuf>,
     },
-    /// Measure occupancy against a PKLot-format tree (frames/ beside bounding_boxes/, any depth):
-    /// every frame on its own, no debounce; the last line is one JSON object.
+    /// Measure occupancy against PKLot-format trees (frames/ beside bounding_boxes/, any depth):
+    /// every frame on its own, or with --replay through the live loop. Prints a line per lot and
+    /// one for all; the last line is one JSON object.
     Eval {
         #[command(flatten)]
         model: ModelFlags,
+        /// A folder of annotated frames; give it several times for several lots.
+        #[arg(long, required = true, num_args = 1.., value_name = "DIR")]
+        dataset: Vec<PathBuf>,
+        /// Play each sequence (a frames/ folder, in name order) through the live loop: motion
+        /// gating, memory and debounce, as a camera analysed every detect.interval_s.
         #[arg(long)]
-        dataset: PathBuf,
+        replay: bool,
+        /// With --replay: analyses each frame stays for.
+        #[arg(long, default_value_t = 12, requires = "replay")]
+        hold: usize,
+        /// Judge the frames as a camera of this size would deliver them (WxH, such as 1920x1080 or
+        /// 640x480): the largest centred part of that shape, scaled, with the spaces inside it.
+        #[arg(long, value_name = "WxH")]
+        frame_size: Option<smartpark::detect::eval::FrameSize>,
     },
     /// Benchmarks.
     #[command(subcommand)]
@@ -323,19 +367,54 @@ fn main() -> anyhow::Result<()> {
                 println!("{}", serde_json::json!({ "image": path, "boxes": boxes }));
             }
         }
-        Command::Eval { model, dataset } => {
+        Command::Eval { model, dataset, replay, hold, frame_size } => {
             let config = Config::load(cli.config.as_deref(), &Overrides::default())?;
-            let mut yolo = model.open(&config)?;
-            let report =
-                smartpark::detect::eval::run(&mut yolo, &config.occupancy.rule, &dataset, |line| eprintln!("{line}"))?;
-            println!("{}", serde_json::to_string(&report)?);
+            config.detect.check(&config.occupancy).map_err(anyhow::Error::msg)?;
+            let mut models = model.open_all(&config)?;
+            let say = |line: String| eprintln!("{line}");
+            if replay {
+                let report = smartpark::detect::replay::run(
+                    &mut models,
+                    &config.detect,
+                    &config.occupancy,
+                    &dataset,
+                    frame_size,
+                    hold,
+                    say,
+                )?;
+                for (lot, figures) in &report.lots {
+                    println!("lot {lot}: {figures}");
+                }
+                println!("all lots: {}", report.overall);
+                println!("{}", serde_json::to_string(&report)?);
+            } else {
+                let report =
+                    smartpark::detect::eval::run(&mut models, &config.occupancy.rule, &dataset, frame_size, say)?;
+                for (lot, figures) in &report.lots {
+                    println!("lot {lot}: {figures}");
+                }
+                println!("all lots: {} ({:.0} ms per frame)", report.overall, report.ms_per_frame);
+                println!("{}", serde_json::to_string(&report)?);
+            }
         }
-        Command::Bench(BenchCommand::Detect { model, images, reference_weights, python, passes, rounds }) => {
+        Command::Bench(BenchCommand::Detect { model, images, reference_weights, python, passes, rounds, spaces }) => {
             let config = Config::load(cli.config.as_deref(), &Overrides::default())?;
-            let mut yolo = model.open(&config)?;
+            let mut models = model.open_all(&config)?;
             let threads = tch::get_num_threads();
-            let setup = smartpark::detect::bench::Setup { images, reference_weights, python, passes, threads, rounds };
-            let report = smartpark::detect::bench::run(&mut yolo, &setup, |line| println!("{line}"))?;
+            let spaces = match &spaces {
+                Some(path) => {
+                    let xml = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+                    let spaces = smartpark::parking::pklot::parse(&xml)
+                        .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+                    spaces.into_iter().map(|s| s.polygon).collect()
+                }
+                None => Vec::new(),
+            };
+            let setup =
+                smartpark::detect::bench::Setup { images, reference_weights, python, passes, threads, rounds, spaces };
+            let report = smartpark::detect::bench::run(&mut models.yolo, models.classifier.as_ref(), &setup, |line| {
+                println!("{line}")
+            })?;
             println!("{}", serde_json::to_string(&report)?);
         }
         Command::ImportPklot { camera, name, server, file } => {

@@ -254,6 +254,28 @@ async fn pklot_files_import_through_the_cli_and_the_api() {
         .output()
         .unwrap();
     assert!(!out.status.success());
+
+    // PKLot's own UFPR04 file, `<Point>` with a capital P, imports whole.
+    let ufpr04 = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../shared/fixtures/lots/ufpr04/bounding_boxes/2012-12-28_11_20_07.xml");
+    let (c, _) = call(http.post(s.url("/api/cameras")).json(&json!({"id": "ufpr04", "name": "UFPR04"}))).await;
+    assert_eq!(c, 201);
+    let (c, res) = call(
+        http.post(s.url("/api/cameras/ufpr04/import-pklot"))
+            .header("content-type", "application/xml")
+            .body(std::fs::read(&ufpr04).unwrap()),
+    )
+    .await;
+    assert_eq!((c, res["created"].clone()), (200, json!(28)), "{res}");
+    // A broken file is refused with where and what.
+    let broken =
+        "<parking id=\"x\">\n<space id=\"1\">\n<contour><point x=\"1\" y=\"1\"/></contour>\n</space></parking>";
+    let (c, res) = call(
+        http.post(s.url("/api/cameras/ufpr04/import-pklot")).header("content-type", "application/xml").body(broken),
+    )
+    .await;
+    assert_eq!(c, 400, "{res}");
+    assert_eq!(res["detail"], "line 3: space 1: <contour>: a polygon needs at least 3 points, got 1", "{res}");
 }
 
 #[tokio::test]

@@ -8,8 +8,10 @@ use std::time::Instant;
 use anyhow::{bail, Context};
 use serde::{Deserialize, Serialize};
 
+use super::classifier::{ClassifierTimings, SpaceClassifier};
 use super::preprocess::decode;
 use super::yolo::{Timings, Yolo};
+use crate::parking::geometry::Polygon;
 
 pub struct Setup {
     pub images: PathBuf,
@@ -19,6 +21,17 @@ pub struct Setup {
     pub threads: i32,
     /// Alternating rounds of both pipelines; each side's best counts.
     pub rounds: usize,
+    /// With the space classifier: the spaces it reads in every frame.
+    pub spaces: Vec<Polygon>,
+}
+
+/// Milliseconds per frame of what the space classifier adds: cutting each space's patch, and
+/// its inference (all the frame's spaces in one pass).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+pub struct ClassifierStages {
+    pub spaces: usize,
+    pub patches: f64,
+    pub inference: f64,
 }
 
 /// Milliseconds per frame by stage.
@@ -46,7 +59,11 @@ pub struct Report {
     pub reference_stages: Stages,
     pub ms_per_frame: f64,
     pub reference_ms_per_frame: f64,
+    /// The detector against the reference, which runs the same model.
     pub ratio_vs_reference: f64,
+    /// With the space classifier, what it adds per frame, and everything against the reference.
+    pub classifier: Option<ClassifierStages>,
+    pub ratio_with_classifier_vs_reference: Option<f64>,
 }
 
 fn jpegs(dir: &PathBuf) -> anyhow::Result<Vec<PathBuf>> {
@@ -68,7 +85,12 @@ fn jpegs(dir: &PathBuf) -> anyhow::Result<Vec<PathBuf>> {
 
 /// Runs both pipelines in alternating rounds and keeps each one's best round: both see the same
 /// machine conditions, and a round slowed by something else running does not decide the figure.
-pub fn run(yolo: &mut Yolo, setup: &Setup, mut say: impl FnMut(String)) -> anyhow::Result<Report> {
+pub fn run(
+    yolo: &mut Yolo,
+    classifier: Option<&SpaceClassifier>,
+    setup: &Setup,
+    mut say: impl FnMut(String),
+) -> anyhow::Result<Report> {
     let images = jpegs(&setup.images)?;
     let files: Vec<Vec<u8>> = images.iter().map(std::fs::read).collect::<Result<_, _>>()?;
     // Warm-up, as the reference does: the first passes pay for allocations and kernel choices.
@@ -81,7 +103,19 @@ pub fn run(yolo: &mut Yolo, setup: &Setup, mut say: impl FnMut(String)) -> anyho
     let frames = files.len() * passes;
     let mut best: Option<Stages> = None;
     let mut best_reference: Option<Stages> = None;
+    let mut best_classifier: Option<ClassifierStages> = None;
+    let classifier = classifier.filter(|_| !setup.spaces.is_empty());
     for round in 1..=setup.rounds.max(1) {
+        if let Some(c) = classifier {
+            let stages = classify(c, &files, &setup.spaces, passes)?;
+            say(format!(
+                "round {round} classifier {frames} frames, {} spaces each: patches {:.1} ms, inference {:.1} ms per frame",
+                stages.spaces, stages.patches, stages.inference
+            ));
+            if best_classifier.is_none_or(|b| stages.patches + stages.inference < b.patches + b.inference) {
+                best_classifier = Some(stages);
+            }
+        }
         let ours = ours(yolo, &files, passes)?;
         say(format!(
             "round {round} smartpark  {frames} frames at {imgsz} px, {} threads: {}",
@@ -113,6 +147,29 @@ pub fn run(yolo: &mut Yolo, setup: &Setup, mut say: impl FnMut(String)) -> anyho
         ms_per_frame: ms,
         reference_ms_per_frame: reference_ms,
         ratio_vs_reference: ms / reference_ms,
+        classifier: best_classifier,
+        ratio_with_classifier_vs_reference: best_classifier.map(|c| (ms + c.patches + c.inference) / reference_ms),
+    })
+}
+
+fn classify(
+    classifier: &SpaceClassifier,
+    files: &[Vec<u8>],
+    spaces: &[Polygon],
+    passes: usize,
+) -> anyhow::Result<ClassifierStages> {
+    let frames: Vec<image::RgbImage> = files.iter().map(|b| decode(b)).collect::<Result<_, _>>()?;
+    let mut timings = ClassifierTimings::default();
+    for _ in 0..passes {
+        for frame in &frames {
+            classifier.classify(&[(frame, spaces)], &mut timings)?;
+        }
+    }
+    let n = (frames.len() * passes) as f64;
+    Ok(ClassifierStages {
+        spaces: spaces.len(),
+        patches: timings.patches.as_secs_f64() * 1000.0 / n,
+        inference: timings.inference.as_secs_f64() * 1000.0 / n,
     })
 }
 
