@@ -1,5 +1,5 @@
 # The two commands of a fresh machine: `make run` and `make test`.
-.PHONY: run test setup models build bench bench-api bench-ws bench-mjpeg bench-cameras bench-detect eval clean-data
+.PHONY: run test setup models build bench bench-api bench-ws bench-mjpeg bench-cameras bench-capacity bench-detect eval eval-replay clean-data
 
 CARGO ?= cargo
 # Where local state (the private PostgreSQL, kept images) lives for `make run`.
@@ -39,7 +39,7 @@ test: setup models
 	bash scripts/api-conformance.sh
 	$(CARGO) test --locked --lib --bins --tests
 
-bench: bench-api bench-ws bench-mjpeg bench-cameras bench-detect
+bench: bench-api bench-ws bench-mjpeg bench-cameras bench-capacity bench-detect
 
 bench-api: build
 	$(CARGO) bench --locked --bench api_load
@@ -56,12 +56,22 @@ bench-mjpeg: setup
 bench-cameras: build
 	$(CARGO) bench --locked --bench camera_load
 
+# Analyses done against planned for 20 and 40 cameras, with the detector and space classifier.
+bench-capacity: build
+	$(CARGO) bench --locked --bench capacity
+
 # Detection speed against the Python reference pipeline, same images, size and threads.
 IMGSZ ?= 1280
 bench-detect: build
 	./target/release/smartpark bench detect --model models/yolov5n.torchscript --imgsz $(IMGSZ) --threads 2 \
-		--images ../shared/fixtures/pklot/day-2013-02-24
+		--images ../shared/fixtures/pklot/day-2013-02-24 \
+		--spaces $(PKLOT)/sequence0/bounding_boxes/2013-02-24_10_05_04.xml
 
-# Occupancy accuracy on the annotated PKLot frames.
+# Occupancy accuracy on every annotated lot in ../shared: a line per lot, one for all, then JSON.
+LOTS ?= $(PKLOT) ../shared/fixtures/lots/pucpr ../shared/fixtures/lots/ufpr04
 eval: build
-	./target/release/smartpark eval --model models/yolov5n.torchscript --imgsz $(IMGSZ) --dataset $(PKLOT)
+	./target/release/smartpark eval $(foreach d,$(LOTS),--dataset $(d))
+
+# The same frames played through the live loop (motion gating, memory, debounce).
+eval-replay: build
+	./target/release/smartpark eval --replay $(foreach d,$(LOTS),--dataset $(d))

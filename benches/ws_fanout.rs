@@ -14,6 +14,8 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, Semaphore};
 
+use common::cpu_seconds;
+
 /// A dashboard client, written against the wire format so that 10,000 of them cost the benchmark
 /// little CPU: an HTTP upgrade, then server frames parsed in place (they are never masked).
 /// It answers pings, and reports when the watched slot's change arrives.
@@ -133,15 +135,6 @@ async fn round(
         }
     }
     Round { latencies_ms }
-}
-
-/// CPU seconds (user + system) the process has used so far.
-fn cpu_seconds(pid: u32) -> f64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    let fields: Vec<&str> = stat.rsplit_once(')').map(|(_, r)| r.split_whitespace().collect()).unwrap_or_default();
-    let ticks: f64 = fields.get(11).and_then(|v| v.parse().ok()).unwrap_or(0.0)
-        + fields.get(12).and_then(|v| v.parse().ok()).unwrap_or(0.0);
-    ticks / unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64
 }
 
 fn pct(sorted: &[f64], p: f64) -> f64 {

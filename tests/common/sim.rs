@@ -36,10 +36,19 @@ impl SimCamera {
     }
 
     pub fn start_on(port: u16, fps: f64) -> SimCamera {
-        let args = vec!["--frames".to_string(), jpeg_dir().display().to_string(), "--fps".to_string(), fps.to_string()];
+        SimCamera::start_frames(&jpeg_dir(), port, fps)
+    }
+
+    /// Serves the frames of `dir` at `fps` on `port` (0: a free one).
+    pub fn start_frames(dir: &std::path::Path, port: u16, fps: f64) -> SimCamera {
+        let args = vec!["--frames".to_string(), dir.display().to_string(), "--fps".to_string(), fps.to_string()];
         let mut sim = SimCamera { child: None, port, args };
         sim.launch();
         sim
+    }
+
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(|c| c.id())
     }
 
     fn launch(&mut self) {

@@ -1,0 +1,159 @@
+//! Capacity: cameras analysed on this machine with the default detector, space classifier and
+//! schedule. Each camera is an MJPEG stream from one `sim-camera` replaying the PKLot day
+//! (`../shared/fixtures/pklot/day-2013-02-24`, 1280x720) at 1 fps, with the 40 PKLot spaces;
+//! each is to be analysed every `detect.interval_s` (5 s). The reference in the same run is the
+//! schedule itself: analyses done (the detector ran, or the motion gate found nothing changed)
+//! against analyses planned. Also printed: how old each camera's latest analysis is at the end
+//! (the lag), the detector's busy share, and the server's CPU.
+//!
+//! Run: `make bench-capacity` (or `cargo bench --bench capacity`). Options by environment:
+//! BENCH_CAMERAS (default "20,40": one run per count), BENCH_SECONDS (measured, default 120),
+//! BENCH_WARMUP_SECONDS (default 20).
+
+#[path = "../tests/common/mod.rs"]
+mod common;
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use common::sim::SimCamera;
+use common::{call, client, cpu_seconds, env_or, eventually, Server};
+use serde_json::json;
+
+/// The samples of one metric family from `/metrics`: labels → value.
+async fn metric(http: &reqwest::Client, s: &Server, name: &str) -> Vec<(String, f64)> {
+    let text = http.get(s.url("/metrics")).send().await.expect("metrics").text().await.expect("metrics text");
+    text.lines()
+        .filter(|l| l.starts_with(name) && !l.starts_with('#'))
+        .filter_map(|l| {
+            let (key, value) = l.rsplit_once(' ')?;
+            let labels = key.strip_prefix(name)?;
+            if !(labels.is_empty() || labels.starts_with('{')) {
+                return None;
+            }
+            Some((labels.to_string(), value.parse().ok()?))
+        })
+        .collect()
+}
+
+/// Per camera, analyses that were done (detected or unchanged).
+async fn done(http: &reqwest::Client, s: &Server) -> HashMap<String, f64> {
+    let mut out = HashMap::new();
+    for (labels, v) in metric(http, s, "smartpark_analyses_total").await {
+        if labels.contains("outcome=\"detected\"") || labels.contains("outcome=\"unchanged\"") {
+            let camera = labels.split("camera=\"").nth(1).and_then(|r| r.split('"').next()).unwrap_or("").to_string();
+            *out.entry(camera).or_insert(0.0) += v;
+        }
+    }
+    out
+}
+
+async fn failed(http: &reqwest::Client, s: &Server) -> f64 {
+    metric(http, s, "smartpark_analyses_total")
+        .await
+        .iter()
+        .filter(|(l, _)| l.contains("outcome=\"failed\""))
+        .map(|(_, v)| v)
+        .sum()
+}
+
+fn percentile(sorted: &[f64], q: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    sorted[((sorted.len() - 1) as f64 * q).round() as usize]
+}
+
+async fn run(cameras: usize, sim_url: &str, xml: &[u8], seconds: u64, warmup: u64) -> serde_json::Value {
+    let interval = 5.0;
+    let s = Server::start_with(&[
+        ("SMARTPARK_DETECT__ENABLED", "true"),
+        ("SMARTPARK_DETECT__DEVICE", "cpu"),
+        ("SMARTPARK_DETECT__INTERVAL_S", "5"),
+        ("SMARTPARK_ARCHIVE__INTERVAL_S", "0"),
+        ("SMARTPARK_LOG__LEVEL", "warn"),
+        ("RUST_LOG", "warn"),
+    ]);
+    let http = client();
+    for i in 0..cameras {
+        let id = format!("cam{i:03}");
+        let (st, body) = call(http.post(s.url("/api/cameras")).json(&json!({
+            "id": id, "name": format!("Camera {i}"),
+            "source": {"kind": "mjpeg", "url": format!("{sim_url}?camera={i}")}
+        })))
+        .await;
+        assert_eq!(st, 201, "{body}");
+        let (st, body) = call(
+            http.post(s.url(&format!("/api/cameras/{id}/import-pklot")))
+                .header("content-type", "application/xml")
+                .body(xml.to_vec()),
+        )
+        .await;
+        assert_eq!(st, 200, "{body}");
+    }
+    eventually(Duration::from_secs(120), "every camera analysed once", || async {
+        (done(&http, &s).await.values().filter(|&&v| v >= 1.0).count() == cameras).then_some(())
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(warmup)).await;
+
+    let pid = s.pid().expect("server pid");
+    let busy = |v: Vec<(String, f64)>| v.iter().find(|(l, _)| l.is_empty()).map_or(0.0, |(_, v)| *v);
+    let (d0, f0, b0) =
+        (done(&http, &s).await, failed(&http, &s).await, busy(metric(&http, &s, "smartpark_detect_seconds_sum").await));
+    let (c0, t0) = (cpu_seconds(pid), Instant::now());
+    tokio::time::sleep(Duration::from_secs(seconds)).await;
+    let (c1, elapsed) = (cpu_seconds(pid), t0.elapsed().as_secs_f64());
+    let (d1, f1, b1) =
+        (done(&http, &s).await, failed(&http, &s).await, busy(metric(&http, &s, "smartpark_detect_seconds_sum").await));
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs_f64();
+    let mut lags: Vec<f64> =
+        metric(&http, &s, "smartpark_analysis_last_timestamp_seconds").await.iter().map(|(_, at)| now - at).collect();
+    lags.sort_by(f64::total_cmp);
+
+    let analyses: f64 = d1.iter().map(|(k, v)| v - d0.get(k).copied().unwrap_or(0.0)).sum();
+    let planned = cameras as f64 * elapsed / interval;
+    let cpu = (c1 - c0) / elapsed;
+    let detector_busy = (b1 - b0) / elapsed;
+    println!(
+        "{cameras} cameras, {elapsed:.0} s: analyses done {analyses:.0} of {planned:.1} planned, ratio {:.3}; failed {:.0}",
+        analyses / planned,
+        f1 - f0
+    );
+    println!(
+        "  latest analysis per camera: median {:.1} s old, max {:.1} s (interval {interval} s)",
+        percentile(&lags, 0.5),
+        percentile(&lags, 1.0)
+    );
+    println!("  server CPU {:.2} of the machine's cores; detector busy {:.0}% of the time", cpu, detector_busy * 100.0);
+    json!({
+        "cameras": cameras, "seconds": elapsed, "analyses_done": analyses, "analyses_planned": planned,
+        "ratio_done_vs_planned": analyses / planned, "failed": f1 - f0,
+        "lag_median_s": percentile(&lags, 0.5), "lag_max_s": percentile(&lags, 1.0),
+        "server_cpu_cores": cpu, "detector_busy_fraction": detector_busy,
+    })
+}
+
+#[tokio::main]
+async fn main() {
+    let counts: Vec<usize> = std::env::var("BENCH_CAMERAS")
+        .unwrap_or_else(|_| "20,40".into())
+        .split(',')
+        .filter_map(|v| v.trim().parse().ok())
+        .collect();
+    let seconds: u64 = env_or("BENCH_SECONDS", 120);
+    let warmup: u64 = env_or("BENCH_WARMUP_SECONDS", 20);
+    let frames_dir = common::sim::pklot("day-2013-02-24");
+    let xml = std::fs::read(common::sim::pklot("annotated/sequence0/bounding_boxes/2013-02-24_10_05_04.xml"))
+        .expect("the PKLot spaces");
+    for model in ["models/yolov5n.torchscript", "models/space-classifier.torchscript"] {
+        assert!(std::path::Path::new(model).is_file(), "{model} is missing: run `make models`");
+    }
+
+    let sim = SimCamera::start_frames(&frames_dir, 0, 1.0);
+    let mut results = Vec::new();
+    for cameras in counts {
+        results.push(run(cameras, &sim.url("/stream"), &xml, seconds, warmup).await);
+    }
+    println!("{}", json!({ "runs": results }));
+}
