@@ -129,9 +129,7 @@ fn contour_polygon<'a, 'i>(contour: Node<'a, 'i>) -> Result<Polygon, (Node<'a, '
 
 /// The four corners of OpenCV's `RotatedRect` (centre, size, angle in degrees) that PKLot writes.
 fn rotated_rect<'a, 'i>(rect: Node<'a, 'i>) -> Result<Polygon, (Node<'a, 'i>, String)> {
-    let part = |name: &str| {
-        child(rect, name).ok_or_else(|| (rect, format!("expected <{name}> inside <rotatedRect>")))
-    };
+    let part = |name: &str| child(rect, name).ok_or_else(|| (rect, format!("expected <{name}> inside <rotatedRect>")));
     let (center, size, angle) = (part("center")?, part("size")?, part("angle")?);
     let (cx, cy) = (number(center, "x").map_err(|e| (center, e))?, number(center, "y").map_err(|e| (center, e))?);
     let (w, h) = (number(size, "w").map_err(|e| (size, e))?, number(size, "h").map_err(|e| (size, e))?);
