@@ -78,14 +78,21 @@ impl Handler<Work> for DetectorActor {
         let frames: Vec<&RgbImage> = jobs.iter().map(|j| j.frame.as_ref()).collect();
         let mut timings = Timings::default();
         let mut classifier_timings = ClassifierTimings::default();
-        let result = self.yolo.detect(&frames, &mut timings).and_then(|boxes| {
-            let Some(classifier) = &self.classifier else {
-                return Ok(boxes.into_iter().map(|boxes| Seen { boxes, occupied: None }).collect::<Vec<_>>());
-            };
+        let result = self.yolo.detect(&frames, &mut timings).map(|boxes| {
             let asked: Vec<(&RgbImage, &[Polygon])> =
                 jobs.iter().map(|j| (j.frame.as_ref(), j.spaces.as_slice())).collect();
-            let occupied = classifier.classify(&asked, &mut classifier_timings)?;
-            Ok(boxes.into_iter().zip(occupied).map(|(boxes, p)| Seen { boxes, occupied: Some(p) }).collect())
+            // The classifier failing costs its evidence, not the boxes: the spaces are then judged
+            // by the detector alone.
+            let occupied: Vec<Option<Vec<f32>>> =
+                match self.classifier.as_ref().map(|c| c.classify(&asked, &mut classifier_timings)) {
+                    Some(Ok(p)) => p.into_iter().map(Some).collect(),
+                    Some(Err(e)) => {
+                        tracing::error!(error = %e, "the space classifier failed; the boxes decide alone");
+                        vec![None; jobs.len()]
+                    }
+                    None => vec![None; jobs.len()],
+                };
+            boxes.into_iter().zip(occupied).map(|(boxes, occupied)| Seen { boxes, occupied }).collect::<Vec<_>>()
         });
         self.metrics.detect_batch_frames.observe(jobs.len() as f64);
         self.metrics
