@@ -13,7 +13,8 @@ pooled stride-16 and stride-32 features, fine-tuned with augmentations that stan
 any scale down to a dozen pixels, any rotation by quarter turns, mirror, light, contrast, colour,
 blur and noise.
 
-The same data gives the same file: fixed seeds, deterministic kernels and a fixed thread count.
+The same data gives the same file, wherever it is trained: fixed seeds, deterministic kernels, a
+fixed thread count, and an archive without the debug records that name this checkout's paths.
 The output is TorchScript (`[N, 3, S, S]` RGB in 0..1 → `[N]` logits of "occupied") with a
 `config.txt` extra file that tells the server the patch size and how the patch is cut.
 """
@@ -25,6 +26,7 @@ import sys
 import time
 import warnings
 import xml.etree.ElementTree as ET
+import zipfile
 from pathlib import Path
 
 os.environ.setdefault("TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD", "1")
@@ -269,6 +271,26 @@ def train(net, data, size, epochs, seed, batch=64):
     return net
 
 
+def portable(path):
+    """Rewrites a TorchScript archive without its debug records. They hold the source files'
+    absolute paths (this checkout's, this virtualenv's), so without them the same data gives the
+    same file wherever it is trained; libtorch loads and runs the archive the same without them.
+    The archive's serialization id is then derived from what is left."""
+    with zipfile.ZipFile(path) as z:
+        records = [(i.filename, z.read(i)) for i in z.infolist() if not i.filename.endswith(".debug_pkl")]
+    digest = hashlib.sha256()
+    for name, data in records:
+        if not name.endswith("/.data/serialization_id"):
+            digest.update(name.encode() + b"\0" + data)
+    serial = str(int(digest.hexdigest(), 16))[:40].encode()
+    tmp = path + ".portable"
+    with zipfile.ZipFile(tmp, "w", zipfile.ZIP_STORED) as out:
+        for name, data in records:
+            info = zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0))
+            out.writestr(info, serial if name.endswith("/.data/serialization_id") else data)
+    os.replace(tmp, path)
+
+
 def main():
     here = Path(__file__).resolve().parent.parent
     shared = here.parent / "shared"
@@ -314,6 +336,11 @@ def main():
     }
     tmp = args.out + ".tmp"
     traced.save(tmp, _extra_files={"config.txt": json.dumps(config)})
+    portable(tmp)
+    reloaded = torch.jit.load(tmp)
+    probe = torch.rand(3, 3, args.size, args.size, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        assert torch.equal(reloaded(probe), traced(probe)), "the archive without debug records answers differently"
     os.replace(tmp, args.out)
     digest = hashlib.sha256(Path(args.out).read_bytes()).hexdigest()[:16]
     log(f"wrote {args.out} ({len(data)} patches, {time.time() - t0:.0f} s, sha256 {digest}…)")

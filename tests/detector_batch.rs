@@ -87,4 +87,9 @@ fn a_file_that_is_not_a_model_is_refused_with_the_reason() {
     };
     let err = Detector::start(&config, Metrics::new()).err().expect("refused");
     assert!(err.contains("none of the vehicle classes"), "{err}");
+    // A detector given as the space classifier is refused at start, not at the first frame.
+    let yolo = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("models/yolov5n.torchscript");
+    let config = DetectConfig { model: yolo.clone(), space_model: yolo, device: "cpu".into(), ..Default::default() };
+    let err = Detector::start(&config, Metrics::new()).err().expect("refused");
+    assert!(err.contains("is not a space classifier") && err.contains("kind null"), "{err}");
 }

@@ -18,7 +18,6 @@ use crate::parking::geometry::Polygon;
 
 #[derive(serde::Deserialize)]
 struct Config {
-    kind: String,
     input_size: usize,
     context: f64,
 }
@@ -41,15 +40,19 @@ pub struct ClassifierTimings {
 }
 
 fn read_config(path: &Path) -> Result<Config, ModelError> {
-    let no_config = |why: String| ModelError::NoConfig { path: path.to_path_buf(), why };
-    let config: Config =
-        serde_json::from_str(&read_config_txt(path)?).map_err(|e| no_config(format!("config.txt: {e}")))?;
-    if config.kind != "space-classifier" {
-        return Err(no_config(format!("config.txt says kind {:?}, not a space classifier", config.kind)));
+    let wrong = |why: String| ModelError::NotClassifier { path: path.to_path_buf(), why };
+    let text = read_config_txt(path).map_err(|e| wrong(e.to_string()))?;
+    let value: serde_json::Value = serde_json::from_str(&text).map_err(|e| wrong(format!("config.txt: {e}")))?;
+    if value.get("kind").and_then(|k| k.as_str()) != Some("space-classifier") {
+        return Err(wrong(format!(
+            "its config.txt says kind {}",
+            value.get("kind").unwrap_or(&serde_json::Value::Null)
+        )));
     }
+    let config: Config = serde_json::from_value(value).map_err(|e| wrong(format!("config.txt: {e}")))?;
     if !(8..=512).contains(&config.input_size) || !(config.context.is_finite() && (0.5..=4.0).contains(&config.context))
     {
-        return Err(no_config(format!(
+        return Err(wrong(format!(
             "config.txt: input_size {} or context {} is out of range",
             config.input_size, config.context
         )));

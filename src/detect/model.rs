@@ -13,6 +13,8 @@ pub enum ModelError {
     Read { path: PathBuf, why: String },
     #[error("{path} is not a TorchScript archive with a config.txt extra file (export it with Ultralytics' `export format=torchscript`): {why}")]
     NoConfig { path: PathBuf, why: String },
+    #[error("{path} is not a space classifier (`make models` trains one): {why}")]
+    NotClassifier { path: PathBuf, why: String },
     #[error("libtorch cannot load {path}: {why}")]
     Load { path: PathBuf, why: String },
     #[error(

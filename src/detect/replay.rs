@@ -119,6 +119,7 @@ pub fn run(
         let mut looping = CameraLoop::new(detect.motion.clone(), occupancy.confirm);
         let mut ids: HashMap<String, i64> = HashMap::new();
         let mut states: HashMap<i64, Option<bool>> = HashMap::new();
+        // Intervals since the models last ran, as of the previous analysis.
         let mut since_models: Option<usize> = None;
         let mut counts = Counts { sequences: 1, ..Counts::default() };
         let mut lot_name = String::new();
@@ -139,27 +140,25 @@ pub fn run(
             for k in 0..hold {
                 looping.set_spaces(regions.clone(), rgb.dimensions());
                 let small = looping.shrink(&rgb);
-                let forced = since_models.is_none_or(|n| n >= force_after);
+                let elapsed = since_models.map(|n| n + 1);
+                let forced = elapsed.is_none_or(|n| n >= force_after);
                 counts.analyses += 1;
-                if !detect.motion_gating || forced || looping.needs_models(&small) {
+                let current: Vec<Option<bool>> =
+                    regions.iter().map(|(id, _)| states.get(id).copied().flatten()).collect();
+                let changes = if !detect.motion_gating || forced || looping.needs_models(&small) {
                     if seen.is_none() {
                         seen = Some(models.see(&rgb, &polygons, &mut timings)?);
                     }
                     let seen = seen.as_ref().expect("just set");
                     counts.model_runs += 1;
                     since_models = Some(0);
-                    let current: Vec<Option<bool>> =
-                        regions.iter().map(|(id, _)| states.get(id).copied().flatten()).collect();
-                    for change in looping.conclude(small, &current, &evidence(&polygons, seen, &occupancy.rule)) {
-                        states.insert(change.slot, Some(change.occupied));
-                    }
+                    looping.conclude(small, &current, &evidence(&polygons, seen, &occupancy.rule))
                 } else {
-                    since_models = since_models.map(|n| n + 1);
-                    let current: Vec<Option<bool>> =
-                        regions.iter().map(|(id, _)| states.get(id).copied().flatten()).collect();
-                    for change in looping.unchanged(&current) {
-                        states.insert(change.slot, Some(change.occupied));
-                    }
+                    since_models = elapsed;
+                    looping.unchanged(&current)
+                };
+                for change in changes {
+                    states.insert(change.slot, Some(change.occupied));
                 }
                 let last = k + 1 == hold;
                 for ((id, _), space) in regions.iter().zip(&spaces) {
