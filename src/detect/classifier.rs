@@ -87,10 +87,6 @@ impl SpaceClassifier {
         Ok(classifier)
     }
 
-    pub fn input_size(&self) -> usize {
-        self.size
-    }
-
     fn forward(&self, input: &Tensor) -> Result<Vec<f32>, ModelError> {
         let input = if self.device == Device::Cpu { input.shallow_clone() } else { input.to_device(self.device) };
         let out = tch::no_grad(|| self.module.forward_is(&[IValue::Tensor(input)]))

@@ -137,9 +137,10 @@ pub fn run(
             let polygons: Vec<Polygon> = spaces.iter().map(|s| s.polygon.clone()).collect();
             // The same picture gives the same answer: the models run on it once.
             let mut seen = None;
+            looping.set_spaces(regions.clone(), rgb.dimensions());
+            let picture = looping.shrink(&rgb);
             for k in 0..hold {
-                looping.set_spaces(regions.clone(), rgb.dimensions());
-                let small = looping.shrink(&rgb);
+                let small = picture.clone();
                 let elapsed = since_models.map(|n| n + 1);
                 let forced = elapsed.is_none_or(|n| n >= force_after);
                 counts.analyses += 1;
