@@ -5,10 +5,12 @@ use std::time::Duration;
 
 use actix::prelude::*;
 use actix_web::dev::Service;
+use actix_web::middleware::{from_fn, Condition};
 use actix_web::{web, App, HttpServer};
 use futures_util::FutureExt;
 
 use crate::api::{self, AppState};
+use crate::auth::Auth;
 use crate::camera::archive::Archive;
 use crate::camera::capture::CaptureSettings;
 use crate::camera::id::CameraId;
@@ -44,6 +46,10 @@ pub enum AppError {
     Http(#[from] std::io::Error),
     #[error("detector: {0}")]
     Detector(String),
+    #[error("configuration: {0}")]
+    Config(String),
+    #[error("accounts: {0}")]
+    Auth(#[from] crate::auth::setup::SetupError),
 }
 
 /// Runs the server on the current actix system until it is told to stop (SIGINT, SIGTERM).
@@ -72,6 +78,15 @@ pub async fn run(
     let db =
         Db::connect(database_url, config.database.pool_size, Duration::from_secs(config.database.acquire_timeout_s))?;
     db.ping().await?;
+    let first_admin = crate::auth::setup::first_admin(&db, &config.auth).await?;
+    crate::auth::setup::declare_tokens(&db, &config.auth).await?;
+    crate::auth::setup::sweep_sessions(db.clone(), &config.auth);
+    let auth = web::Data::new(Auth::new(db.clone(), config.auth.clone(), config.server.allowed_origins.clone()));
+    if !config.auth.enabled {
+        tracing::warn!(
+            "auth.enabled = false: anyone who reaches the port is an admin; only behind a proxy that authenticates"
+        );
+    }
     let metrics = Metrics::new();
     let board = Arc::new(SlotBoard::default());
     let stall_limit = Duration::from_secs(config.live.client_timeout_s);
@@ -91,7 +106,7 @@ pub async fn run(
         Archive::start_in_arbiter(&Arbiter::new().handle(), move |_| Archive::new(images, db, metrics, archive_config))
     };
     let cameras = Cameras::new(
-        CaptureSettings::from_config(&config.capture),
+        CaptureSettings::from_config(&config.capture).map_err(AppError::Config)?,
         &config.archive,
         feed,
         archive.clone(),
@@ -126,6 +141,8 @@ pub async fn run(
         App::new()
             .app_data(state.clone())
             .app_data(ws_settings.clone())
+            .app_data(auth.clone())
+            .wrap(from_fn(crate::auth::guard::guard))
             .wrap(api::json_errors())
             .wrap_fn(move |req, srv| {
                 let done = api::record(&req, &metrics);
@@ -137,6 +154,7 @@ pub async fn run(
                     res
                 })
             })
+            .wrap(Condition::new(!routes_config.server.allowed_origins.is_empty(), cors(&routes_config)))
             .configure(|cfg| crate::dashboard::configure(cfg, &routes_config))
             .configure(move |cfg| api::configure(cfg, &routes_config))
     })
@@ -148,6 +166,15 @@ pub async fn run(
     }
     if let Some(addr) = server.addrs().first() {
         on_listening(*addr);
+    }
+    if let Some(admin) = first_admin {
+        match admin.generated_password {
+            // Standard output only, once: never the log, which is kept and shipped.
+            Some(p) => {
+                println!("smartpark first sign-in: user admin, password {p} (shown this once; change it under Users)")
+            }
+            None => println!("smartpark first sign-in: user admin, with the configured auth.admin_password"),
+        }
     }
     let server = server.run();
     let handle = server.handle();
@@ -165,6 +192,20 @@ pub async fn run(
     server.await?;
     tracing::info!("HTTP server stopped");
     Ok(())
+}
+
+/// Cross-origin calls, for the pages of `server.allowed_origins` only (with credentials, so a
+/// dashboard served elsewhere can sign in). Without listed origins CORS stays off.
+fn cors(config: &Config) -> actix_cors::Cors {
+    let mut cors = actix_cors::Cors::default()
+        .allowed_methods(["GET", "POST", "PUT", "PATCH", "DELETE"])
+        .allowed_headers([actix_web::http::header::AUTHORIZATION, actix_web::http::header::CONTENT_TYPE])
+        .supports_credentials()
+        .max_age(600);
+    for origin in &config.server.allowed_origins {
+        cors = cors.allowed_origin(origin.trim_end_matches('/'));
+    }
+    cors
 }
 
 /// Waits for SIGINT or SIGTERM (what a terminal and a container runtime send).

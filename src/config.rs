@@ -20,6 +20,8 @@ pub struct Config {
     pub storage: crate::storage::images::StorageConfig,
     pub detect: DetectConfig,
     pub occupancy: OccupancyConfig,
+    /// Accounts, sessions and API tokens.
+    pub auth: crate::auth::config::AuthConfig,
     /// Cameras declared in the file; created (or renamed) at start, never deleted by a restart.
     pub cameras: Vec<CameraDecl>,
 }
@@ -38,6 +40,9 @@ pub struct ServerConfig {
     /// Serve the dashboard's files from this directory (`src/dashboard` of a checkout) instead
     /// of the copies built into the binary: for working on the page without rebuilding.
     pub dashboard_dir: Option<PathBuf>,
+    /// Origins (`https://ops.example.com`) besides the server's own whose pages may call the API
+    /// and open the WebSocket. Empty: only the server's own pages (and CORS stays off).
+    pub allowed_origins: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -77,6 +82,9 @@ pub struct CaptureConfig {
     pub max_frame_bytes: usize,
     /// How often each camera's status (fps, newest frame) is re-sent to dashboards.
     pub status_interval_s: u64,
+    /// When not empty, camera sources must resolve into these networks (CIDR, such as
+    /// `192.168.10.0/24`). Link-local addresses (cloud metadata) are refused whatever it says.
+    pub allowed_networks: Vec<String>,
 }
 
 /// The vehicle detector and how often each camera is analysed.
@@ -256,6 +264,7 @@ impl Default for Config {
             storage: Default::default(),
             detect: DetectConfig::default(),
             occupancy: Default::default(),
+            auth: Default::default(),
             cameras: Vec::new(),
         }
     }
@@ -270,6 +279,7 @@ impl Default for ServerConfig {
             xml_limit_bytes: 4 * 1024 * 1024,
             workers: 0,
             dashboard_dir: None,
+            allowed_origins: Vec::new(),
         }
     }
 }
@@ -295,6 +305,7 @@ impl Default for CaptureConfig {
             backoff_max_ms: 30_000,
             max_frame_bytes: 4 * 1024 * 1024,
             status_interval_s: 5,
+            allowed_networks: Vec::new(),
         }
     }
 }
@@ -350,8 +361,15 @@ impl Config {
             }
             fig = fig.merge(Toml::file(file));
         }
+        // SMARTPARK_CONFIG, SMARTPARK_API_TOKEN and SMARTPARK_DEVICE_TOKEN belong to the
+        // commands, not to the settings.
         fig = fig
-            .merge(Env::prefixed("SMARTPARK_").split("__").ignore(&["config"]))
+            .merge(Env::prefixed("SMARTPARK_").split("__").ignore(&[
+                "config",
+                "auth.admin_password",
+                "api_token",
+                "device_token",
+            ]))
             .merge(Env::raw().only(&["DATABASE_URL"]).map(|_| "database.url".into()));
         let mut cli = Figment::new();
         if let Some(d) = &overrides.data_dir {
@@ -367,12 +385,32 @@ impl Config {
             cli = cli.merge(Serialized::default("database.url", u));
         }
         let mut config: Config = fig.merge(cli).extract().map_err(Box::new)?;
+        // The admin password is taken as written: figment would read a password such as
+        // `12345678` or `[x]` as a number or a list.
+        if let Ok(p) = std::env::var("SMARTPARK_AUTH__ADMIN_PASSWORD") {
+            config.auth.admin_password = Some(crate::auth::config::Secret(p));
+        }
+        config.auth.check().map_err(|e| ConfigError(Box::new(figment::Error::from(e))))?;
+        for origin in &config.server.allowed_origins {
+            check_origin(origin).map_err(|e| ConfigError(Box::new(figment::Error::from(e))))?;
+        }
         // An empty DATABASE_URL means "not set" (a common way to unset it in shells and k8s).
         if config.database.url.as_deref().is_some_and(|u| u.trim().is_empty()) {
             config.database.url = None;
         }
         Ok(config)
     }
+}
+
+/// An origin as browsers send it: `scheme://host[:port]`, nothing after.
+fn check_origin(origin: &str) -> Result<(), String> {
+    let bad = || format!("server.allowed_origins: {origin:?} is not an origin such as https://ops.example.com");
+    let url = reqwest::Url::parse(origin).map_err(|_| bad())?;
+    let bare = url.path() == "/" && url.query().is_none() && url.fragment().is_none() && url.username().is_empty();
+    if !matches!(url.scheme(), "http" | "https") || url.host().is_none() || !bare || origin.contains('*') {
+        return Err(bad());
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -403,6 +441,28 @@ mod tests {
             assert_eq!(env_only.server.port, 9100, "env beats file");
             Ok(())
         });
+    }
+
+    #[test]
+    fn the_admin_password_from_the_environment_is_taken_as_written() {
+        figment::Jail::expect_with(|jail| {
+            for p in ["12345678", "[not, a, list]", "true-ish {x}"] {
+                jail.set_env("SMARTPARK_AUTH__ADMIN_PASSWORD", p);
+                let c = Config::load(None, &Overrides::default()).map_err(|e| e.to_string())?;
+                assert_eq!(c.auth.admin_password.as_ref().map(|s| s.0.as_str()), Some(p));
+                assert!(!format!("{c:?}").contains(p), "the password shows in the config's Debug");
+            }
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn allowed_origins_must_be_origins() {
+        assert!(check_origin("https://ops.example.com").is_ok());
+        assert!(check_origin("http://10.0.0.5:8080").is_ok());
+        for bad in ["*", "ops.example.com", "https://ops.example.com/dashboard", "ftp://x", "https://*.example.com"] {
+            assert!(check_origin(bad).is_err(), "{bad} accepted");
+        }
     }
 
     #[test]

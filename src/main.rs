@@ -145,6 +145,40 @@ enum BenchCommand {
 }
 
 #[derive(Subcommand)]
+enum UserCli {
+    /// Add a user; the password is read from standard input with --password-stdin, or made
+    /// at random and printed once.
+    Add {
+        username: String,
+        #[arg(long, default_value = "viewer")]
+        role: smartpark::auth::Role,
+        #[arg(long)]
+        password_stdin: bool,
+        #[command(flatten)]
+        db: DbFlags,
+    },
+    /// Set a user's password (their sessions end).
+    Passwd {
+        username: String,
+        #[arg(long)]
+        password_stdin: bool,
+        #[command(flatten)]
+        db: DbFlags,
+    },
+    /// Remove a user (their sessions end). The last admin cannot be removed.
+    Remove {
+        username: String,
+        #[command(flatten)]
+        db: DbFlags,
+    },
+    /// List the users: name, role, created.
+    List {
+        #[command(flatten)]
+        db: DbFlags,
+    },
+}
+
+#[derive(Subcommand)]
 enum Command {
     /// Run the server (the default when no command is given in `make run`).
     Serve {
@@ -178,8 +212,15 @@ enum Command {
         /// The server's base URL; by default the configured host and port.
         #[arg(long)]
         server: Option<String>,
+        /// An admin's API token (`POST /api/tokens`, or the Users page).
+        #[arg(long, env = "SMARTPARK_API_TOKEN", hide_env_values = true, allow_hyphen_values = true)]
+        token: String,
         file: PathBuf,
     },
+    /// Manage accounts straight on the database (stop the server first when it runs its
+    /// private PostgreSQL: the data directory is its alone while it runs).
+    #[command(subcommand)]
+    User(UserCli),
     /// Play folders of JPEG/PNG frames as a camera: an ESP32-style MJPEG stream on
     /// http://HOST:PORT/stream (and one JPEG on /capture), or posted to a server with --push.
     SimCamera {
@@ -417,21 +458,44 @@ fn main() -> anyhow::Result<()> {
             })?;
             println!("{}", serde_json::to_string(&report)?);
         }
-        Command::ImportPklot { camera, name, server, file } => {
+        Command::User(user) => {
+            use smartpark::auth::cli::UserCommand as U;
+            let (command, flags) = match user {
+                UserCli::Add { username, role, password_stdin, db } => (U::Add { username, role, password_stdin }, db),
+                UserCli::Passwd { username, password_stdin, db } => (U::Passwd { username, password_stdin }, db),
+                UserCli::Remove { username, db } => (U::Remove { username }, db),
+                UserCli::List { db } => (U::List, db),
+            };
+            let overrides =
+                Overrides { data_dir: flags.data_dir, database_url: flags.database_url, ..Default::default() };
+            let config = Config::load(cli.config.as_deref(), &overrides)?;
+            init_logging(&config);
+            let (url, mut embedded) = database(&config)?;
+            db::run_migrations(&url)?;
+            let result = actix_web::rt::System::new().block_on(async {
+                let pool = db::Db::connect(&url, 1, std::time::Duration::from_secs(config.database.acquire_timeout_s))?;
+                smartpark::auth::cli::run(&pool, command).await
+            });
+            if let Some(pg) = embedded.as_mut() {
+                pg.stop();
+            }
+            println!("{}", result?);
+        }
+        Command::ImportPklot { camera, name, server, file, token } => {
             let config = Config::load(cli.config.as_deref(), &Overrides::default())?;
             init_logging(&config);
             let xml = std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
             let base = server.unwrap_or_else(|| format!("http://{}:{}", config.server.host, config.server.port));
             let name = name.unwrap_or_else(|| camera.clone());
-            let report = actix_web::rt::System::new().block_on(import_pklot(&base, &camera, &name, xml))?;
+            let report = actix_web::rt::System::new().block_on(import_pklot(&base, &token, &camera, &name, xml))?;
             println!("{report}");
         }
     }
     Ok(())
 }
 
-async fn import_pklot(base: &str, camera: &str, name: &str, xml: Vec<u8>) -> anyhow::Result<String> {
-    let client = awc::Client::default();
+async fn import_pklot(base: &str, token: &str, camera: &str, name: &str, xml: Vec<u8>) -> anyhow::Result<String> {
+    let client = awc::Client::builder().bearer_auth(token).finish();
     let mut res = client
         .post(format!("{base}/api/cameras"))
         .send_json(&serde_json::json!({ "id": camera, "name": name }))

@@ -5,13 +5,19 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use serde_json::json;
+
+use super::audit::note;
 use super::error::{ApiError, ErrorBody};
 use super::text::{check_label, check_name};
 use super::AppState;
+use crate::auth::Principal;
 use crate::camera::archive::Forget;
 use crate::camera::feed::CameraLive;
 use crate::camera::id::CameraId;
+use crate::camera::network::NetworkPolicy;
 use crate::camera::registry::{new_token, token_digest};
+use crate::camera::source::redact_url;
 use crate::camera::source::CameraSource;
 use crate::parking::geometry::Polygon;
 use crate::parking::pklot;
@@ -51,7 +57,7 @@ impl Camera {
         let live = state.cameras.status(&row.id).map(|s| s.live).unwrap_or_default();
         Ok(Camera {
             name: row.name,
-            source,
+            source: source.redacted(),
             slots,
             has_token: row.token_sha256.is_some(),
             live,
@@ -102,8 +108,17 @@ fn no_camera(id: &str) -> ApiError {
     ApiError::NotFound(format!("no camera with id {id:?}"))
 }
 
-fn check_source(source: &CameraSource) -> Result<(), ApiError> {
-    source.check().map_err(|e| ApiError::bad("invalid_source", e))
+async fn check_source(state: &AppState, source: &CameraSource) -> Result<(), ApiError> {
+    source.check().map_err(|e| ApiError::bad("invalid_source", e))?;
+    let url = match source {
+        CameraSource::Mjpeg { url } | CameraSource::Snapshot { url, .. } => url,
+        CameraSource::Push {} => return Ok(()),
+    };
+    let policy = NetworkPolicy::new(&state.config.capture.allowed_networks).map_err(ApiError::Internal)?;
+    policy
+        .check_name(url)
+        .await
+        .map_err(|e| ApiError::bad("forbidden_address", format!("url {}: {e}", redact_url(url))))
 }
 
 #[utoipa::path(get, path = "/api/cameras", tag = "cameras", responses((status = 200, body = Vec<Camera>)))]
@@ -123,10 +138,14 @@ pub async fn list(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> 
         (status = 400, body = ErrorBody), (status = 409, body = ErrorBody)
     )
 )]
-pub async fn create(state: web::Data<AppState>, body: web::Json<NewCameraBody>) -> Result<HttpResponse, ApiError> {
+pub async fn create(
+    state: web::Data<AppState>,
+    who: Principal,
+    body: web::Json<NewCameraBody>,
+) -> Result<HttpResponse, ApiError> {
     let body = body.into_inner();
     check_name(&body.name)?;
-    check_source(&body.source)?;
+    check_source(&state, &body.source).await?;
     let token = new_token();
     let digest = token_digest(&token);
     let source_json = serde_json::to_value(&body.source).map_err(|e| ApiError::Internal(e.to_string()))?;
@@ -138,7 +157,9 @@ pub async fn create(state: web::Data<AppState>, body: web::Json<NewCameraBody>) 
         }
         _ => e.into(),
     })?;
+    let detail = json!({ "name": body.name, "source": body.source.redacted() });
     state.cameras.run(&body.id, body.source, Some(digest));
+    note(&state, &who, "camera.create", &body.id, detail).await;
     Ok(HttpResponse::Created()
         .insert_header(("Location", format!("/api/cameras/{}", row.id)))
         .json(CameraWithToken { camera: Camera::new(&state, row, 0)?, token }))
@@ -165,14 +186,16 @@ pub async fn get_one(state: web::Data<AppState>, id: web::Path<CameraId>) -> Res
 )]
 pub async fn update(
     state: web::Data<AppState>,
+    who: Principal,
     id: web::Path<CameraId>,
     body: web::Json<CameraEdit>,
 ) -> Result<HttpResponse, ApiError> {
     let body = body.into_inner();
     check_name(&body.name)?;
     if let Some(source) = &body.source {
-        check_source(source)?;
+        check_source(&state, source).await?;
     }
+    let detail = json!({ "name": body.name, "source": body.source.as_ref().map(CameraSource::redacted) });
     let mut conn = state.db.conn().await?;
     let current = cameras::get(&mut conn, &id).await?.ok_or_else(|| no_camera(&id))?;
     let source_json = match &body.source {
@@ -183,6 +206,7 @@ pub async fn update(
     if let Some(source) = body.source {
         state.cameras.run(&id, source, row.token_sha256.clone());
     }
+    note(&state, &who, "camera.update", &*id, detail).await;
     Ok(HttpResponse::Ok().json(with_slot_count(&state, row)?))
 }
 
@@ -195,7 +219,11 @@ pub async fn update(
         (status = 404, body = ErrorBody)
     )
 )]
-pub async fn remove(state: web::Data<AppState>, id: web::Path<CameraId>) -> Result<HttpResponse, ApiError> {
+pub async fn remove(
+    state: web::Data<AppState>,
+    who: Principal,
+    id: web::Path<CameraId>,
+) -> Result<HttpResponse, ApiError> {
     let keys = {
         let mut conn = state.db.conn().await?;
         crate::storage::captures::keys_of_camera(&mut conn, &id).await?
@@ -203,6 +231,7 @@ pub async fn remove(state: web::Data<AppState>, id: web::Path<CameraId>) -> Resu
     if state.lot.delete_camera(&id).await? {
         state.cameras.remove(&id);
         state.archive.do_send(Forget(keys));
+        note(&state, &who, "camera.delete", &*id, json!({})).await;
         Ok(HttpResponse::NoContent().finish())
     } else {
         Err(no_camera(&id))
@@ -224,7 +253,11 @@ pub struct DeviceToken {
         (status = 404, body = ErrorBody)
     )
 )]
-pub async fn new_device_token(state: web::Data<AppState>, id: web::Path<CameraId>) -> Result<HttpResponse, ApiError> {
+pub async fn new_device_token(
+    state: web::Data<AppState>,
+    who: Principal,
+    id: web::Path<CameraId>,
+) -> Result<HttpResponse, ApiError> {
     let token = new_token();
     let digest = token_digest(&token);
     let mut conn = state.db.conn().await?;
@@ -232,6 +265,8 @@ pub async fn new_device_token(state: web::Data<AppState>, id: web::Path<CameraId
         return Err(no_camera(&id));
     }
     state.cameras.set_token(&id, Some(digest));
+    drop(conn);
+    note(&state, &who, "camera.rotate_token", &*id, json!({})).await;
     Ok(HttpResponse::Ok().json(DeviceToken { token }))
 }
 
@@ -273,12 +308,14 @@ pub async fn list_slots(state: web::Data<AppState>, id: web::Path<CameraId>) -> 
 )]
 pub async fn create_slot(
     state: web::Data<AppState>,
+    who: Principal,
     id: web::Path<CameraId>,
     body: web::Json<NewSlotBody>,
 ) -> Result<HttpResponse, ApiError> {
     let body = body.into_inner();
     check_label(&body.label)?;
     let view = state.lot.create_slot(&id, &body.label, body.polygon).await?;
+    note(&state, &who, "slot.create", view.id, json!({ "camera_id": &*id, "label": view.label })).await;
     Ok(HttpResponse::Created().insert_header(("Location", format!("/api/slots/{}", view.id))).json(view.as_ref()))
 }
 
@@ -303,6 +340,7 @@ pub struct ImportResult {
 )]
 pub async fn import_pklot(
     state: web::Data<AppState>,
+    who: Principal,
     id: web::Path<CameraId>,
     req: HttpRequest,
     body: web::Bytes,
@@ -312,8 +350,11 @@ pub async fn import_pklot(
         return Err(ApiError::PayloadTooLarge(format!("the file is over {limit} bytes")));
     }
     let ct = req.headers().get("content-type").and_then(|v| v.to_str().ok()).unwrap_or("");
-    if !(ct.is_empty() || ct.contains("xml") || ct.starts_with("text/plain")) {
-        return Err(ApiError::UnsupportedMediaType("send the PKLot file as application/xml".into()));
+    let mime = ct.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    if !matches!(mime.as_str(), "application/xml" | "text/xml") {
+        return Err(ApiError::UnsupportedMediaType(
+            "send the PKLot file with Content-Type: application/xml (or text/xml)".into(),
+        ));
     }
     let text = std::str::from_utf8(&body).map_err(|_| ApiError::bad("invalid_xml", "the file is not UTF-8 text"))?;
     let spaces = pklot::parse(text).map_err(|e| ApiError::bad("invalid_pklot", e.to_string()))?;
@@ -321,6 +362,8 @@ pub async fn import_pklot(
         state.lot.board().list().iter().filter(|v| v.camera_id == id.as_str()).map(|v| v.id).collect();
     let views = state.lot.import(&id, spaces).await?;
     let created = views.iter().filter(|v| !before.contains(&v.id)).count();
+    note(&state, &who, "camera.import_pklot", &*id, json!({ "created": created, "updated": views.len() - created }))
+        .await;
     Ok(HttpResponse::Ok().json(ImportResult {
         created,
         updated: views.len() - created,

@@ -17,6 +17,12 @@ pub enum ApiError {
     #[error("{0}")]
     Unauthorized(String),
     #[error("{0}")]
+    Forbidden(String),
+    #[error("wrong user name or password")]
+    InvalidCredentials,
+    #[error("{detail}")]
+    TooManyRequests { detail: String, retry_after_s: u64 },
+    #[error("{0}")]
     Conflict(String),
     #[error("{0}")]
     PayloadTooLarge(String),
@@ -49,6 +55,9 @@ impl ApiError {
             ApiError::NotFound(_) => "not_found",
             ApiError::BadRequest { code, .. } => code,
             ApiError::Unauthorized(_) => "unauthorized",
+            ApiError::Forbidden(_) => "forbidden",
+            ApiError::InvalidCredentials => "invalid_credentials",
+            ApiError::TooManyRequests { .. } => "too_many_attempts",
             ApiError::Conflict(_) => "conflict",
             ApiError::PayloadTooLarge(_) => "payload_too_large",
             ApiError::UnsupportedMediaType(_) => "unsupported_media_type",
@@ -63,7 +72,9 @@ impl ResponseError for ApiError {
         match self {
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::BadRequest { .. } => StatusCode::BAD_REQUEST,
-            ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            ApiError::Unauthorized(_) | ApiError::InvalidCredentials => StatusCode::UNAUTHORIZED,
+            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
+            ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -77,20 +88,42 @@ impl ResponseError for ApiError {
             tracing::error!(error = %self, "request failed");
         }
         let mut res = HttpResponse::build(self.status_code());
-        if let ApiError::Unauthorized(_) = self {
-            res.insert_header(("WWW-Authenticate", "Bearer realm=\"smartpark camera\""));
+        match self {
+            ApiError::Unauthorized(_) => {
+                res.insert_header(("WWW-Authenticate", "Bearer realm=\"smartpark\""));
+            }
+            ApiError::TooManyRequests { retry_after_s, .. } => {
+                res.insert_header(("Retry-After", retry_after_s.to_string()));
+            }
+            _ => {}
         }
         res.json(ErrorBody { error: self.code().into(), detail: self.to_string() })
     }
 }
 
 impl From<DbError> for ApiError {
+    /// The database's own words (table, constraint and column names, values) stay in the log;
+    /// the client is told what kind of failure it was.
     fn from(e: DbError) -> Self {
         match e {
-            DbError::Unavailable(_) => ApiError::Unavailable(e.to_string()),
-            _ if e.violation().is_some() => ApiError::Conflict(e.to_string()),
-            DbError::Query(ref q) if is_connection_loss(q) => ApiError::Unavailable(e.to_string()),
-            other => ApiError::Internal(other.to_string()),
+            DbError::Unavailable(_) => {
+                tracing::warn!(error = %e, "database unavailable");
+                ApiError::Unavailable("the database cannot be reached; nothing changed".into())
+            }
+            _ if e.violation().is_some() => {
+                tracing::info!(error = %e, "refused by a database constraint");
+                ApiError::Conflict(
+                    "the change conflicts with what is stored (a duplicate or a missing reference)".into(),
+                )
+            }
+            DbError::Query(ref q) if is_connection_loss(q) => {
+                tracing::warn!(error = %e, "database connection lost");
+                ApiError::Unavailable("the database connection was lost; nothing changed".into())
+            }
+            other => {
+                tracing::error!(error = %other, "database query failed");
+                ApiError::Internal("the database failed the request; the server's log says why".into())
+            }
         }
     }
 }
@@ -120,7 +153,10 @@ impl From<LotError> for ApiError {
             LotError::Slot(s) => s.into(),
             LotError::Db(d) => d.into(),
             LotError::ActorGone => ApiError::Unavailable(e.to_string()),
-            LotError::Corrupt(_) => ApiError::Internal(e.to_string()),
+            LotError::Corrupt(_) => {
+                tracing::error!(error = %e, "stored data unreadable");
+                ApiError::Internal("stored data is unreadable; the server's log says why".into())
+            }
         }
     }
 }

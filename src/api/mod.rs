@@ -1,5 +1,7 @@
 //! The HTTP API: one module per resource, wired together here.
 
+pub mod audit;
+pub mod auth;
 pub mod cameras;
 pub mod captures;
 pub mod cursor;
@@ -8,11 +10,14 @@ pub mod frames;
 pub mod health;
 pub mod openapi;
 pub mod overlay;
+pub mod routes;
 pub mod sessions;
 pub mod slots;
 pub mod stats;
 pub mod streams;
 pub mod text;
+pub mod tokens;
+pub mod users;
 
 use std::sync::Arc;
 
@@ -26,7 +31,6 @@ use actix::Addr;
 use crate::camera::archive::Archive;
 use crate::camera::registry::Cameras;
 use crate::config::Config;
-use crate::live::ws;
 use crate::metrics::Metrics;
 use crate::parking::lot::Lot;
 use crate::storage::db::Db;
@@ -54,67 +58,21 @@ pub fn configure(cfg: &mut web::ServiceConfig, config: &Config) {
         .app_data(web::QueryConfig::default().error_handler(error::query_error))
         .app_data(web::PathConfig::default().error_handler(error::path_error))
         .app_data(web::PayloadConfig::new(config.server.xml_limit_bytes))
-        // One resource per path: a known path with another method answers 405, not 404.
-        .service(web::resource("/api/slots").get(slots::list).default_service(allow("GET")))
-        .service(
-            web::resource("/api/slots/{id}")
-                .get(slots::get_one)
-                .put(slots::set_state)
-                .patch(slots::edit)
-                .delete(slots::remove)
-                .default_service(allow("GET, PUT, PATCH, DELETE")),
-        )
-        .service(web::resource("/api/slots/{id}/observations").post(slots::observe).default_service(allow("POST")))
-        .service(
-            web::resource("/api/cameras").get(cameras::list).post(cameras::create).default_service(allow("GET, POST")),
-        )
-        .service(
-            web::resource("/api/cameras/{id}")
-                .get(cameras::get_one)
-                .put(cameras::update)
-                .delete(cameras::remove)
-                .default_service(allow("GET, PUT, DELETE")),
-        )
-        .service(
-            web::resource("/api/cameras/{id}/slots")
-                .get(cameras::list_slots)
-                .post(cameras::create_slot)
-                .default_service(allow("GET, POST")),
-        )
-        .service(
-            web::resource("/api/cameras/{id}/import-pklot").post(cameras::import_pklot).default_service(allow("POST")),
-        )
-        .service(
-            web::resource("/api/cameras/{id}/token").post(cameras::new_device_token).default_service(allow("POST")),
-        )
-        .service(web::resource("/api/cameras/{id}/frames").post(frames::push).default_service(allow("POST")))
-        .service(web::resource("/api/capture").post(frames::capture).default_service(allow("POST")))
-        .service(web::resource("/api/cameras/{id}/stream").get(streams::stream).default_service(allow("GET")))
-        .service(web::resource("/api/cameras/{id}/snapshot.jpg").get(streams::snapshot).default_service(allow("GET")))
-        .service(web::resource("/api/cameras/{id}/overlay.jpg").get(overlay::overlay).default_service(allow("GET")))
-        .service(web::resource("/api/captures").get(captures::list).default_service(allow("GET")))
-        .service(web::resource("/api/captures/{id}").get(captures::get_one).default_service(allow("GET")))
-        .service(web::resource("/api/captures/{id}/image").get(captures::image).default_service(allow("GET")))
-        .service(web::resource("/api/sessions").get(sessions::list).default_service(allow("GET")))
-        .service(web::resource("/api/sessions/{id}").get(sessions::get_one).default_service(allow("GET")))
-        .service(web::resource("/api/stats").get(stats::current).default_service(allow("GET")))
-        .service(web::resource("/api/stats/history").get(stats::history).default_service(allow("GET")))
-        .service(web::resource("/healthz").get(health::healthz).default_service(allow("GET")))
-        .service(web::resource("/readyz").get(health::readyz).default_service(allow("GET")))
-        .service(web::resource("/metrics").get(health::metrics).default_service(allow("GET")))
-        .service(web::resource("/api/openapi.json").get(openapi::openapi_json).default_service(allow("GET")))
-        .service(web::resource("/ws").get(ws::route).default_service(allow("GET")))
+        .configure(routes::register)
         .default_service(web::to(|| async {
             HttpResponse::NotFound().json(ErrorBody { error: "not_found".into(), detail: "no such route".into() })
         }));
 }
 
 /// The answer to a known path with a method it does not serve: 405 naming the ones it does.
-pub(crate) fn allow(methods: &'static str) -> actix_web::Route {
-    web::to(move || async move {
-        HttpResponse::MethodNotAllowed()
-            .insert_header(("Allow", methods))
-            .json(ErrorBody { error: "method_not_allowed".into(), detail: format!("this path answers {methods}") })
+pub(crate) fn allow(methods: String) -> actix_web::Route {
+    web::to(move || {
+        let methods = methods.clone();
+        async move {
+            HttpResponse::MethodNotAllowed()
+                .insert_header(("Allow", methods.clone()))
+                .json(ErrorBody { error: "method_not_allowed".into(), detail: format!("this path answers {methods}") })
+        }
     })
 }
 

@@ -4,7 +4,10 @@ use actix_web::HttpResponse;
 use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
 use utoipa::{Modify, OpenApi};
 
-use super::{cameras, captures, error, frames, health, overlay, sessions, slots, stats, streams};
+use super::{
+    audit, auth, cameras, captures, error, frames, health, overlay, sessions, slots, stats, streams, tokens, users,
+};
+use crate::auth::Access;
 
 #[derive(OpenApi)]
 #[openapi(
@@ -19,19 +22,44 @@ use super::{cameras, captures, error, frames, health, overlay, sessions, slots, 
         stats::current, stats::history,
         health::healthz, health::readyz, health::metrics,
         openapi_json,
+        auth::login, auth::logout, auth::me,
+        users::list, users::create, users::edit, users::remove,
+        tokens::list, tokens::create, tokens::remove,
+        audit::list,
     ),
     components(schemas(error::ErrorBody, stats::BucketSize)),
-    modifiers(&CommonResponses, &DeviceTokenAuth)
+    modifiers(&CommonResponses, &Security)
 )]
 pub struct ApiDoc;
 
-/// Cameras push frames with a bearer token of their own.
-struct DeviceTokenAuth;
+/// How callers authenticate, and what each operation needs, read from the route table the
+/// guard enforces: people by the session cookie, machines by an API token, cameras by their
+/// device token. `x-required-role` names the least role an operation needs.
+struct Security;
 
-impl Modify for DeviceTokenAuth {
+impl Modify for Security {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
-        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+        use utoipa::openapi::extensions::ExtensionsBuilder;
+        use utoipa::openapi::security::{
+            ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme,
+        };
         let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "api_token",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some("an API token from POST /api/tokens (its role applies)"))
+                    .build(),
+            ),
+        );
+        components.add_security_scheme(
+            "session",
+            SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::with_description(
+                crate::auth::service::SESSION_COOKIE,
+                "set by POST /api/auth/login; changes need a same-origin request",
+            ))),
+        );
         components.add_security_scheme(
             "device_token",
             SecurityScheme::Http(
@@ -41,6 +69,58 @@ impl Modify for DeviceTokenAuth {
                     .build(),
             ),
         );
+        let policy = super::routes::policy();
+        let unauthorized = || {
+            ResponseBuilder::new()
+                .description("not signed in, or the token or session is not valid")
+                .content(
+                    "application/json",
+                    ContentBuilder::new().schema(Some(Ref::from_schema_name("ErrorBody"))).build(),
+                )
+                .build()
+        };
+        let forbidden = || {
+            ResponseBuilder::new()
+                .description("the caller's role is too low, or the request came from another site")
+                .content(
+                    "application/json",
+                    ContentBuilder::new().schema(Some(Ref::from_schema_name("ErrorBody"))).build(),
+                )
+                .build()
+        };
+        for (path, item) in openapi.paths.paths.iter_mut() {
+            use actix_web::http::Method;
+            let ops = [
+                (Method::GET, &mut item.get),
+                (Method::PUT, &mut item.put),
+                (Method::POST, &mut item.post),
+                (Method::PATCH, &mut item.patch),
+                (Method::DELETE, &mut item.delete),
+            ];
+            for (method, op) in ops {
+                let Some(op) = op.as_mut() else { continue };
+                let access = match policy.lookup(path, &method) {
+                    super::routes::Declared::Access(a) => a,
+                    _ => panic!("{method} {path} is documented but not in the route table"),
+                };
+                match access {
+                    Access::Public => op.security = Some(vec![SecurityRequirement::default()]),
+                    Access::Device => {
+                        op.security = Some(vec![SecurityRequirement::new("device_token", Vec::<String>::new())]);
+                    }
+                    Access::Role(role) => {
+                        op.security = Some(vec![
+                            SecurityRequirement::new("api_token", Vec::<String>::new()),
+                            SecurityRequirement::new("session", Vec::<String>::new()),
+                        ]);
+                        let ext = ExtensionsBuilder::new().add("x-required-role", role.as_str()).build();
+                        op.extensions.get_or_insert_with(Default::default).merge(ext);
+                        op.responses.responses.entry("401".into()).or_insert_with(|| unauthorized().into());
+                        op.responses.responses.entry("403".into()).or_insert_with(|| forbidden().into());
+                    }
+                }
+            }
+        }
     }
 }
 

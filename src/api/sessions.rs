@@ -30,6 +30,10 @@ pub struct ParkingSession {
     pub end_source: Option<String>,
     pub entry_capture_id: Option<i64>,
     pub exit_capture_id: Option<i64>,
+    /// The user (or `token:<name>`) whose manual change or sensor report opened the stay.
+    pub started_by: Option<String>,
+    /// ... and ended it.
+    pub ended_by: Option<String>,
 }
 
 impl From<SessionRecord> for ParkingSession {
@@ -47,6 +51,8 @@ impl From<SessionRecord> for ParkingSession {
             end_source: s.end_source,
             entry_capture_id: s.entry_capture_id,
             exit_capture_id: s.exit_capture_id,
+            started_by: s.started_by,
+            ended_by: s.ended_by,
         }
     }
 }

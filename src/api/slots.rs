@@ -5,9 +5,13 @@ use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
+use serde_json::json;
+
+use super::audit::note;
 use super::error::{ApiError, ErrorBody};
 use super::text::check_label;
 use super::AppState;
+use crate::auth::Principal;
 use crate::parking::geometry::Polygon;
 use crate::parking::slot::Observe;
 use crate::parking::state::{SlotState, SlotView, Source};
@@ -93,22 +97,28 @@ impl From<ManualState> for SlotState {
 )]
 pub async fn set_state(
     state: web::Data<AppState>,
+    who: Principal,
     id: web::Path<i64>,
     body: web::Json<ManualChange>,
 ) -> Result<HttpResponse, ApiError> {
+    let id = id.into_inner();
     let observed = state
         .lot
         .observe(
-            id.into_inner(),
+            id,
             Observe {
                 state: body.state.into(),
                 source: Source::Manual,
                 confidence: None,
                 at: Utc::now(),
                 capture_id: None,
+                actor: Some(who.actor()),
             },
         )
         .await?;
+    if observed.changed {
+        note(&state, &who, "slot.set_state", id, json!({ "state": observed.view.state })).await;
+    }
     Ok(HttpResponse::Ok().json(observed.view.as_ref()))
 }
 
@@ -144,6 +154,7 @@ pub struct ObservationResult {
 )]
 pub async fn observe(
     state: web::Data<AppState>,
+    who: Principal,
     id: web::Path<i64>,
     body: web::Json<Observation>,
 ) -> Result<HttpResponse, ApiError> {
@@ -162,7 +173,14 @@ pub async fn observe(
         .lot
         .observe(
             id.into_inner(),
-            Observe { state: body.state, source: Source::Sensor, confidence: body.confidence, at, capture_id: None },
+            Observe {
+                state: body.state,
+                source: Source::Sensor,
+                confidence: body.confidence,
+                at,
+                capture_id: None,
+                actor: Some(who.actor()),
+            },
         )
         .await?;
     Ok(HttpResponse::Ok().json(ObservationResult { slot: (*observed.view).clone(), changed: observed.changed }))
@@ -190,6 +208,7 @@ pub struct SlotEdit {
 )]
 pub async fn edit(
     state: web::Data<AppState>,
+    who: Principal,
     id: web::Path<i64>,
     body: web::Json<SlotEdit>,
 ) -> Result<HttpResponse, ApiError> {
@@ -197,7 +216,10 @@ pub async fn edit(
     if let Some(l) = &body.label {
         check_label(l)?;
     }
-    let view = state.lot.reshape(id.into_inner(), body.label, body.polygon).await?;
+    let id = id.into_inner();
+    let detail = json!({ "label": body.label, "polygon": body.polygon });
+    let view = state.lot.reshape(id, body.label, body.polygon).await?;
+    note(&state, &who, "slot.update", id, detail).await;
     Ok(HttpResponse::Ok().json(view.as_ref()))
 }
 
@@ -207,7 +229,9 @@ pub async fn edit(
     params(("id" = i64, Path, description = "space id")),
     responses((status = 204, description = "deleted with its parking sessions"), (status = 404, body = ErrorBody))
 )]
-pub async fn remove(state: web::Data<AppState>, id: web::Path<i64>) -> Result<HttpResponse, ApiError> {
-    state.lot.delete_slot(id.into_inner()).await?;
+pub async fn remove(state: web::Data<AppState>, who: Principal, id: web::Path<i64>) -> Result<HttpResponse, ApiError> {
+    let id = id.into_inner();
+    state.lot.delete_slot(id).await?;
+    note(&state, &who, "slot.delete", id, json!({})).await;
     Ok(HttpResponse::NoContent().finish())
 }

@@ -16,18 +16,21 @@ use super::mjpeg::MjpegParser;
 use super::source::CameraSource;
 
 /// Capture settings shared by every camera.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct CaptureSettings {
     pub stall_timeout: Duration,
     pub connect_timeout: Duration,
     pub backoff: Backoff,
     pub max_frame_bytes: usize,
     pub status_interval: Duration,
+    /// Where cameras may be reached.
+    pub network: super::network::NetworkPolicy,
 }
 
 impl CaptureSettings {
-    pub fn from_config(c: &crate::config::CaptureConfig) -> CaptureSettings {
-        CaptureSettings {
+    /// Fails on a `capture.allowed_networks` entry that is not a network.
+    pub fn from_config(c: &crate::config::CaptureConfig) -> Result<CaptureSettings, String> {
+        Ok(CaptureSettings {
             stall_timeout: Duration::from_secs(c.stall_timeout_s.max(1)),
             connect_timeout: Duration::from_secs(c.connect_timeout_s.max(1)),
             backoff: Backoff {
@@ -36,7 +39,8 @@ impl CaptureSettings {
             },
             max_frame_bytes: c.max_frame_bytes,
             status_interval: Duration::from_secs(c.status_interval_s.max(1)),
-        }
+            network: super::network::NetworkPolicy::new(&c.allowed_networks)?,
+        })
     }
 }
 
@@ -92,7 +96,7 @@ impl Actor for CaptureActor {
             ctx.stop();
             return;
         }
-        let (feed, settings) = (self.feed.clone(), self.settings);
+        let (feed, settings) = (self.feed.clone(), self.settings.clone());
         match self.source.clone() {
             CameraSource::Mjpeg { url } => {
                 pull_stream(url, feed, settings)
@@ -131,19 +135,23 @@ fn client(settings: &CaptureSettings) -> Result<reqwest::Client, String> {
     reqwest::Client::builder()
         .connect_timeout(settings.connect_timeout)
         .redirect(reqwest::redirect::Policy::none())
+        .dns_resolver(std::sync::Arc::new(settings.network.clone()))
         .build()
         .map_err(|e| format!("HTTP client: {e}"))
 }
 
 /// Sends the request and waits for the answer's headers, at most the connect timeout.
 async fn open(client: &reqwest::Client, url: &str, settings: &CaptureSettings) -> Result<reqwest::Response, String> {
+    // What the status, the log and the API show: never the URL's password.
+    let shown = super::source::redact_url(url);
+    settings.network.check_url(url).map_err(|e| format!("{shown}: {e}"))?;
     let request = client.get(url).header("Accept", "multipart/x-mixed-replace, image/jpeg").send();
     let res = tokio::time::timeout(settings.connect_timeout, request)
         .await
-        .map_err(|_| format!("{url} did not answer within {} s", settings.connect_timeout.as_secs()))?
-        .map_err(|e| format!("connecting to {url}: {}", error_chain(&e)))?;
+        .map_err(|_| format!("{shown} did not answer within {} s", settings.connect_timeout.as_secs()))?
+        .map_err(|e| format!("connecting to {shown}: {}", error_chain(&e.without_url())))?;
     if !res.status().is_success() {
-        return Err(format!("{url} answered HTTP {}", res.status()));
+        return Err(format!("{shown} answered HTTP {}", res.status()));
     }
     Ok(res)
 }

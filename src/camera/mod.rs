@@ -8,6 +8,7 @@ pub mod feed;
 pub mod id;
 pub mod jpeg;
 pub mod mjpeg;
+pub mod network;
 pub mod registry;
 pub mod sim;
 pub mod source;

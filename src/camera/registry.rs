@@ -111,7 +111,7 @@ impl Cameras {
     }
 
     fn start_capture(&self, feed: Arc<CameraFeed>, source: CameraSource) -> Addr<CaptureActor> {
-        let settings = self.settings;
+        let settings = self.settings.clone();
         Supervisor::start_in_arbiter(&self.arbiter, move |_| CaptureActor::new(feed, source, settings))
     }
 

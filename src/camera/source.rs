@@ -58,10 +58,47 @@ impl CameraSource {
         }
     }
 
+    /// The source as anyone may see it: passwords in the URL masked.
+    pub fn redacted(&self) -> CameraSource {
+        match self {
+            CameraSource::Mjpeg { url } => CameraSource::Mjpeg { url: redact_url(url) },
+            CameraSource::Snapshot { url, interval_ms } => {
+                CameraSource::Snapshot { url: redact_url(url), interval_ms: *interval_ms }
+            }
+            CameraSource::Push {} => CameraSource::Push {},
+        }
+    }
+
     /// True when the server fetches the frames (and so must reconnect when they stop).
     pub fn is_pulled(&self) -> bool {
         !matches!(self, CameraSource::Push {})
     }
+}
+
+/// Query parameters cheap cameras take credentials in (`/snapshot.cgi?user=admin&pwd=…`).
+const SECRET_PARAMS: &[&str] = &["pass", "pwd", "token", "key", "secret", "auth", "sig"];
+
+/// A URL with its password (or a lone user part, often a token) and any credential-like query
+/// values replaced by `***`; kept as it was when it does not parse.
+pub fn redact_url(url: &str) -> String {
+    let Ok(mut parsed) = reqwest::Url::parse(url) else { return url.to_string() };
+    if parsed.password().is_some() {
+        let _ = parsed.set_password(Some("***"));
+    } else if !parsed.username().is_empty() {
+        let _ = parsed.set_username("***");
+    }
+    if parsed.query().is_some() {
+        let pairs: Vec<(String, String)> = parsed
+            .query_pairs()
+            .map(|(k, v)| {
+                let lower = k.to_ascii_lowercase();
+                let secret = SECRET_PARAMS.iter().any(|s| lower.contains(s));
+                (k.into_owned(), if secret { "***".to_string() } else { v.into_owned() })
+            })
+            .collect();
+        parsed.query_pairs_mut().clear().extend_pairs(pairs);
+    }
+    parsed.to_string()
 }
 
 fn check_url(url: &str) -> Result<(), String> {
@@ -82,6 +119,19 @@ fn check_url(url: &str) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn credentials_in_a_url_are_masked() {
+        assert_eq!(redact_url("http://admin:hunter22@cam.local:81/stream"), "http://admin:***@cam.local:81/stream");
+        assert_eq!(redact_url("http://s3cr3t@cam.local/stream"), "http://***@cam.local/stream");
+        assert_eq!(
+            redact_url("http://cam/snapshot.cgi?user=admin&pwd=hunter22&res=1"),
+            "http://cam/snapshot.cgi?user=admin&pwd=***&res=1"
+        );
+        assert_eq!(redact_url("http://cam.local:81/stream"), "http://cam.local:81/stream");
+        let s = CameraSource::Mjpeg { url: "http://a:b@cam/stream".into() };
+        assert_eq!(s.redacted(), CameraSource::Mjpeg { url: "http://a:***@cam/stream".into() });
+    }
 
     #[test]
     fn sources_parse_in_the_documented_shape_and_are_checked() {

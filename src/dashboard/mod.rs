@@ -30,6 +30,7 @@ const ASSETS: &[Asset] = assets!(
     "style.css",
     "js/api.js",
     "js/app.js",
+    "js/auth.js",
     "js/camera.js",
     "js/charts.js",
     "js/dom.js",
@@ -39,9 +40,11 @@ const ASSETS: &[Asset] = assets!(
     "js/overview.js",
     "js/polygon.js",
     "js/sessions.js",
+    "js/signin.js",
     "js/spaces.js",
     "js/store.js",
     "js/thumbs.js",
+    "js/users.js",
     "vendor/chart.umd.min.js",
     "vendor/chart.js-LICENSE.md",
 );
@@ -78,19 +81,18 @@ fn etags() -> &'static Vec<String> {
 }
 
 /// Where to read the files from instead of the binary.
-struct Dir(Option<PathBuf>);
+pub struct Dir(Option<PathBuf>);
 
+/// The files' settings; the routes themselves are in `api::routes`, with everything else's.
 pub fn configure(cfg: &mut web::ServiceConfig, config: &Config) {
-    cfg.app_data(web::Data::new(Dir(config.server.dashboard_dir.clone())))
-        .service(web::resource("/").get(index).default_service(crate::api::allow("GET")))
-        .service(web::resource("/dashboard/{path:.*}").get(file).default_service(crate::api::allow("GET")));
+    cfg.app_data(web::Data::new(Dir(config.server.dashboard_dir.clone())));
 }
 
-async fn index(req: HttpRequest, dir: web::Data<Dir>) -> HttpResponse {
+pub async fn index(req: HttpRequest, dir: web::Data<Dir>) -> HttpResponse {
     serve(&req, &dir, "index.html")
 }
 
-async fn file(req: HttpRequest, dir: web::Data<Dir>, path: web::Path<String>) -> HttpResponse {
+pub async fn file(req: HttpRequest, dir: web::Data<Dir>, path: web::Path<String>) -> HttpResponse {
     serve(&req, &dir, &path)
 }
 

@@ -9,9 +9,13 @@ use actix_web_actors::ws;
 
 use super::broadcaster::{Broadcaster, Disconnect, Subscribe, Unsubscribe, Wake};
 use super::outbox::Outbox;
+use crate::auth::{Auth, Credential, Principal};
 
 pub struct WsSession {
     broadcaster: Addr<Broadcaster>,
+    /// Who opened it, checked again whenever access is revoked somewhere in this process, so
+    /// a removed user's or a revoked token's dashboard closes at once.
+    caller: Option<(actix_web::web::Data<Auth>, Credential)>,
     outbox: Arc<Outbox>,
     subscription: Option<u64>,
     last_heard: Instant,
@@ -23,6 +27,7 @@ impl WsSession {
     pub fn new(broadcaster: Addr<Broadcaster>, heartbeat: Duration, timeout: Duration) -> WsSession {
         WsSession {
             broadcaster,
+            caller: None,
             outbox: Arc::new(Outbox::default()),
             subscription: None,
             last_heard: Instant::now(),
@@ -36,6 +41,13 @@ impl Actor for WsSession {
     type Context = ws::WebsocketContext<Self>;
 
     fn started(&mut self, ctx: &mut Self::Context) {
+        if let Some((auth, _)) = &self.caller {
+            let revocations = futures_util::stream::unfold(auth.revocations(), |mut rx| async move {
+                rx.changed().await.ok()?;
+                Some((Revoked, rx))
+            });
+            ctx.add_stream(revocations);
+        }
         ctx.run_interval(self.heartbeat, |act, ctx| {
             if act.last_heard.elapsed() > act.timeout {
                 tracing::info!("WebSocket client timed out");
@@ -111,6 +123,31 @@ impl StreamHandler<Result<ws::Message, ws::ProtocolError>> for WsSession {
     }
 }
 
+/// Some access was revoked: is this connection's caller still allowed?
+pub struct Revoked;
+
+impl StreamHandler<Revoked> for WsSession {
+    fn handle(&mut self, _: Revoked, ctx: &mut Self::Context) {
+        let Some((auth, credential)) = self.caller.clone() else { return };
+        async move { auth.authenticate(&credential).await }
+            .into_actor(self)
+            .map(|still, _, ctx| {
+                // A database that cannot answer now is not a reason to drop a dashboard.
+                if let Ok(None) = still {
+                    ctx.close(Some(ws::CloseReason {
+                        code: ws::CloseCode::Policy,
+                        description: Some("signed out".into()),
+                    }));
+                    ctx.stop();
+                }
+            })
+            .wait(ctx);
+    }
+
+    // The revocation stream ending (the server stopping) must not stop the session.
+    fn finished(&mut self, _: &mut Self::Context) {}
+}
+
 /// Settings every connection is started with.
 #[derive(Clone)]
 pub struct WsSettings {
@@ -124,7 +161,10 @@ pub async fn route(
     req: actix_web::HttpRequest,
     stream: actix_web::web::Payload,
     settings: actix_web::web::Data<WsSettings>,
+    auth: actix_web::web::Data<Auth>,
+    who: Principal,
 ) -> Result<actix_web::HttpResponse, actix_web::Error> {
-    let session = WsSession::new(settings.broadcaster.clone(), settings.heartbeat, settings.timeout);
+    let mut session = WsSession::new(settings.broadcaster.clone(), settings.heartbeat, settings.timeout);
+    session.caller = who.credential().map(|c| (auth, c));
     ws::start(session, &req, stream)
 }

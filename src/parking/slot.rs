@@ -23,6 +23,8 @@ pub struct Observe {
     pub confidence: Option<f32>,
     pub at: DateTime<Utc>,
     pub capture_id: Option<i64>,
+    /// The user or token that reported it (none for the detector).
+    pub actor: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -103,6 +105,7 @@ impl Handler<Observe> for SlotActor {
             source: msg.source,
             confidence: msg.confidence,
             capture_id: msg.capture_id,
+            actor: msg.actor.clone(),
             open_session: current.session_id.zip(current.session_started_at),
         };
         let db = self.db.clone();

@@ -229,6 +229,7 @@ async fn record(s: &Watching, id: &str, frame: &Arc<Frame>, changes: Vec<Change>
             confidence: Some(change.confidence),
             at: frame.taken_at,
             capture_id,
+            actor: None,
         };
         if let Err(e) = s.lot.observe(change.slot, observation).await {
             tracing::warn!(camera = id, slot = change.slot, error = %e, "the detector's change was not recorded");

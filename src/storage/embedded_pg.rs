@@ -134,7 +134,19 @@ impl EmbeddedPostgres {
         // initdb reads the superuser's password from a file the server user can read; it is
         // removed as soon as initdb is done.
         let pwfile = self.cluster.with_extension("initpw");
-        std::fs::write(&pwfile, password).map_err(io("writing the initdb password file"))?;
+        // Readable by its owner only from the moment it exists: created 0600, then written.
+        {
+            use std::io::Write;
+            use std::os::unix::fs::OpenOptionsExt;
+            let _ = std::fs::remove_file(&pwfile);
+            let mut f = std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(&pwfile)
+                .map_err(io("creating the initdb password file"))?;
+            f.write_all(password.as_bytes()).map_err(io("writing the initdb password file"))?;
+        }
         if let Some((uid, gid)) = self.run_as {
             chown(&self.cluster, uid, gid)?;
             chown(&pwfile, uid, gid)?;

@@ -1,5 +1,7 @@
 //! Everything that is kept: PostgreSQL through diesel_async, and the private server it can run.
 
+pub mod accounts;
+pub mod audit;
 pub mod cameras;
 pub mod captures;
 pub mod db;

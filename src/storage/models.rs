@@ -84,6 +84,9 @@ pub struct SessionRow {
     pub end_source: Option<String>,
     pub entry_capture_id: Option<i64>,
     pub exit_capture_id: Option<i64>,
+    /// The user or token that opened (closed) the stay, for manual changes and sensor reports.
+    pub started_by: Option<String>,
+    pub ended_by: Option<String>,
 }
 
 #[derive(Debug, Insertable)]
@@ -93,6 +96,7 @@ pub struct NewSession<'a> {
     pub started_at: DateTime<Utc>,
     pub source: &'a str,
     pub entry_capture_id: Option<i64>,
+    pub started_by: Option<&'a str>,
 }
 
 #[derive(Debug, Insertable)]
@@ -105,4 +109,5 @@ pub struct NewSlotEvent<'a> {
     pub source: &'a str,
     pub confidence: Option<f32>,
     pub capture_id: Option<i64>,
+    pub actor: Option<&'a str>,
 }

@@ -1,6 +1,39 @@
 // @generated shape of `diesel print-schema` for migrations/; keep in step with the SQL.
 
 diesel::table! {
+    api_tokens (id) {
+        id -> Int8,
+        name -> Text,
+        role -> Text,
+        token_sha256 -> Text,
+        created_at -> Timestamptz,
+        created_by -> Text,
+        last_used_at -> Nullable<Timestamptz>,
+        declared -> Bool,
+    }
+}
+
+diesel::table! {
+    audit_log (id) {
+        id -> Int8,
+        at -> Timestamptz,
+        actor -> Text,
+        action -> Text,
+        target -> Text,
+        detail -> Jsonb,
+    }
+}
+
+diesel::table! {
+    auth_sessions (token_sha256) {
+        token_sha256 -> Text,
+        username -> Text,
+        created_at -> Timestamptz,
+        last_seen_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
     cameras (id) {
         id -> Text,
         name -> Text,
@@ -35,6 +68,8 @@ diesel::table! {
         end_source -> Nullable<Text>,
         entry_capture_id -> Nullable<Int8>,
         exit_capture_id -> Nullable<Int8>,
+        started_by -> Nullable<Text>,
+        ended_by -> Nullable<Text>,
     }
 }
 
@@ -48,6 +83,7 @@ diesel::table! {
         source -> Text,
         confidence -> Nullable<Float4>,
         capture_id -> Nullable<Int8>,
+        actor -> Nullable<Text>,
     }
 }
 
@@ -63,9 +99,30 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    users (username) {
+        username -> Text,
+        password_hash -> Text,
+        role -> Text,
+        created_at -> Timestamptz,
+        password_changed_at -> Timestamptz,
+    }
+}
+
+diesel::joinable!(auth_sessions -> users (username));
 diesel::joinable!(captures -> cameras (camera_id));
 diesel::joinable!(parking_sessions -> slots (slot_id));
 diesel::joinable!(slot_events -> slots (slot_id));
 diesel::joinable!(slots -> cameras (camera_id));
 
-diesel::allow_tables_to_appear_in_same_query!(cameras, captures, parking_sessions, slot_events, slots,);
+diesel::allow_tables_to_appear_in_same_query!(
+    api_tokens,
+    audit_log,
+    auth_sessions,
+    cameras,
+    captures,
+    parking_sessions,
+    slot_events,
+    slots,
+    users,
+);

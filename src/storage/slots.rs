@@ -93,6 +93,8 @@ pub struct Change {
     pub source: Source,
     pub confidence: Option<f32>,
     pub capture_id: Option<i64>,
+    /// The user or token behind a manual change or a sensor report.
+    pub actor: Option<String>,
     /// The slot's open parking session before the change.
     pub open_session: Option<(i64, DateTime<Utc>)>,
 }
@@ -114,6 +116,7 @@ pub async fn record_change(conn: &mut Conn, change: Change) -> Result<Option<(i6
                     source: change.source.as_str(),
                     confidence: change.confidence,
                     capture_id: change.capture_id,
+                    actor: change.actor.as_deref(),
                 })
                 .execute(conn)
                 .await?;
@@ -129,6 +132,7 @@ pub async fn record_change(conn: &mut Conn, change: Change) -> Result<Option<(i6
                             started_at: change.at,
                             source: change.source.as_str(),
                             entry_capture_id: change.capture_id,
+                            started_by: change.actor.as_deref(),
                         })
                         .returning(parking_sessions::id)
                         .get_result(conn)
@@ -141,6 +145,7 @@ pub async fn record_change(conn: &mut Conn, change: Change) -> Result<Option<(i6
                             parking_sessions::ended_at.eq(change.at),
                             parking_sessions::end_source.eq(change.source.as_str()),
                             parking_sessions::exit_capture_id.eq(change.capture_id),
+                            parking_sessions::ended_by.eq(change.actor.as_deref()),
                         ))
                         .execute(conn)
                         .await?;
