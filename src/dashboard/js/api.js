@@ -2,11 +2,24 @@
 // path prefix included).
 
 export class ApiError extends Error {
-  constructor(status, code, detail) {
+  constructor(status, code, detail, retryAfter = null) {
     super(detail ? `${detail}` : `${status} ${code}`);
     this.status = status;
     this.code = code;
+    /** seconds, from a 429's Retry-After; null without one */
+    this.retryAfter = retryAfter;
   }
+}
+
+let unauthorized = null;
+
+/**
+ * `fn(error)` is called when a call is refused for want of a session (expired, ended on the
+ * server, or its user removed), so the page can ask to sign in again instead of showing every
+ * view's error.
+ */
+export function onUnauthorized(fn) {
+  unauthorized = fn;
 }
 
 /** `api/...` resolved against the page, for <img src> and links. */
@@ -16,9 +29,11 @@ export function url(path) {
 
 /**
  * Calls the API and answers the parsed JSON (null for 204). A body that is an object is sent as
- * JSON; a string or Blob is sent as it is, with `type` as its content type.
+ * JSON; a string or Blob is sent as it is, with `type` as its content type. `anonymous` marks a
+ * call that is made signed out (signing in, asking who is signed in): its 401 is an answer for
+ * the caller, not a session that ended.
  */
-export async function api(path, { method = 'GET', body, type, signal } = {}) {
+export async function api(path, { method = 'GET', body, type, signal, anonymous = false } = {}) {
   const init = { method, signal, headers: { Accept: 'application/json' } };
   if (body !== undefined) {
     if (typeof body === 'string' || body instanceof Blob) {
@@ -45,7 +60,15 @@ export async function api(path, { method = 'GET', body, type, signal } = {}) {
     /* not JSON: reported below */
   }
   if (!res.ok) {
-    throw new ApiError(res.status, json?.error || 'error', json?.detail || text.slice(0, 200) || res.statusText);
+    const retry = Number.parseInt(res.headers.get('Retry-After') || '', 10);
+    const error = new ApiError(
+      res.status,
+      json?.error || 'error',
+      json?.detail || text.slice(0, 200) || res.statusText,
+      Number.isFinite(retry) ? retry : null,
+    );
+    if (res.status === 401 && !anonymous) unauthorized?.(error);
+    throw error;
   }
   return json;
 }

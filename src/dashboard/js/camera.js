@@ -7,6 +7,7 @@ import { url } from './api.js';
 import { store, subscribe, slotsOf, cameraList } from './store.js';
 import { ago, counts, percent, stateLabel, clock } from './format.js';
 import { bounds, centroid, pointsAttr } from './polygon.js';
+import { mayAdminister } from './auth.js';
 
 const OVERLAY_REFRESH_MS = 2000;
 const STREAM_RETRY_MS = 3000;
@@ -43,7 +44,7 @@ export function mount(root, [requested]) {
     h(
       'div',
       { class: 'stack' },
-      h('div', { class: 'row spread' }, h('h1', { class: 'camera-title' }, id), h('div', { class: 'row' }, boxesButton, h('a', { class: 'button', href: `#/editor/${encodeURIComponent(id)}` }, 'Edit spaces'))),
+      h('div', { class: 'row spread' }, h('h1', { class: 'camera-title' }, id), h('div', { class: 'row' }, boxesButton, mayAdminister() ? h('a', { class: 'button', href: `#/editor/${encodeURIComponent(id)}` }, 'Edit spaces') : null)),
       status,
       stage,
       legend,

@@ -45,7 +45,9 @@ export function fill(el, ...children) {
 /** A short message in the page's notice area; errors stay until dismissed. */
 export function notify(text, kind = 'info') {
   const area = document.getElementById('notices');
-  if (!area) return;
+  // A call refused because the session ended fails in the view that made it; the sign-in page
+  // says why once, instead of every view's error.
+  if (!area || document.body.dataset.session === 'signed-out') return;
   const close = h('button', { type: 'button', class: 'notice-close', 'aria-label': 'Dismiss' }, '×');
   const note = h('div', { class: `notice notice-${kind}`, role: kind === 'error' ? 'alert' : 'status' }, h('span', {}, text), close);
   close.addEventListener('click', () => note.remove());

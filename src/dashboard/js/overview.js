@@ -5,6 +5,7 @@
 import { h, fill } from './dom.js';
 import { store, subscribe, slotsOf, cameraList } from './store.js';
 import { counts, percent, stateLabel, clock, duration, since } from './format.js';
+import { mayAdminister } from './auth.js';
 
 export function mount(root) {
   const lot = h('section', { class: 'card lot live-data', 'aria-labelledby': 'lot-title' });
@@ -25,7 +26,12 @@ export function mount(root) {
       return;
     }
     if (list.length === 0) {
-      fill(cameras, h('p', { class: 'empty' }, 'No cameras yet. Add one through the API, then mark its spaces in the ', h('a', { href: '#/editor' }, 'editor'), '.'));
+      fill(
+        cameras,
+        mayAdminister()
+          ? h('p', { class: 'empty' }, 'No cameras yet. Add one through the API, then mark its spaces in the ', h('a', { href: '#/editor' }, 'editor'), '.')
+          : h('p', { class: 'empty' }, 'No cameras yet.'),
+      );
       return;
     }
     fill(cameras, list.map(cameraCard));
@@ -62,7 +68,7 @@ export function mount(root) {
         'div',
         { class: 'row small', style: { marginTop: '.75rem' } },
         h('a', { href: `#/camera/${encodeURIComponent(cam.id)}` }, 'Live view'),
-        h('a', { href: `#/editor/${encodeURIComponent(cam.id)}` }, 'Edit spaces'),
+        mayAdminister() ? h('a', { href: `#/editor/${encodeURIComponent(cam.id)}` }, 'Edit spaces') : null,
       ),
     );
   }

@@ -1,11 +1,13 @@
 // Spaces: every space with its state, since when, and the current stay; one opens into its
-// history of parking sessions with their entry and exit captures, and can be set by hand.
+// history of parking sessions with their entry and exit captures, and can be set by hand (an
+// operator's or an admin's page only).
 
 import { h, fill, notify } from './dom.js';
 import { api, query } from './api.js';
 import { store, subscribe, slotsOf, cameraList } from './store.js';
 import { STATES, stateLabel, clock, duration, since } from './format.js';
 import { captureThumb } from './thumbs.js';
+import { mayMark, mayAdminister } from './auth.js';
 
 const HISTORY_PAGE = 20;
 
@@ -46,7 +48,7 @@ export function mount(root, [openId]) {
     cards = new Map();
     count.textContent = `${shown.length} of ${store.slots.size} spaces`;
     if (!store.synced) fill(list, h('p', { class: 'empty' }, 'Loading…'));
-    else if (!shown.length) fill(list, h('p', { class: 'empty' }, store.slots.size ? 'No space matches.' : 'No spaces yet: mark them in the editor.'));
+    else if (!shown.length) fill(list, h('p', { class: 'empty' }, store.slots.size ? 'No space matches.' : mayAdminister() ? 'No spaces yet: mark them in the editor.' : 'No spaces yet.'));
     else fill(list, shown.map(card));
     if (focused) cards.get(Number(focused))?.focus();
   }
@@ -140,13 +142,15 @@ export function mount(root, [openId]) {
         h('span', { class: 'badge', 'data-slot-id': slot.id, 'data-state': slot.state }, stateLabel(slot.state)),
       ),
       h('p', { class: 'muted small' }, `${store.cameras.get(slot.camera_id)?.name || slot.camera_id || ''} · ${stateLabel(slot.state)} since ${clock(slot.since)} · ${stayText(slot)}`),
-      h(
-        'div',
-        { class: 'row', style: { margin: '.5rem 0 1rem' } },
-        h('span', { class: 'small muted' }, 'Correct by hand:'),
-        h('button', { type: 'button', onclick: () => set('free'), disabled: slot.state === 'free' }, 'Mark free'),
-        h('button', { type: 'button', onclick: () => set('occupied'), disabled: slot.state === 'occupied' }, 'Mark occupied'),
-      ),
+      mayMark()
+        ? h(
+            'div',
+            { class: 'row', style: { margin: '.5rem 0 1rem' } },
+            h('span', { class: 'small muted' }, 'Correct by hand:'),
+            h('button', { type: 'button', 'data-action': 'mark-free', onclick: () => set('free'), disabled: slot.state === 'free' }, 'Mark free'),
+            h('button', { type: 'button', 'data-action': 'mark-occupied', onclick: () => set('occupied'), disabled: slot.state === 'occupied' }, 'Mark occupied'),
+          )
+        : null,
       h('h3', {}, 'Parking sessions'),
       items.length
         ? h(

@@ -102,6 +102,14 @@ async function refreshCameraDetails() {
   }
 }
 
+/** Forgets the lot, for signing out: the next user's page starts from its own snapshot. */
+export function reset() {
+  store.slots = new Map();
+  store.cameras = new Map();
+  store.connection = 'connecting';
+  store.synced = false;
+}
+
 export function setConnection(state, retryIn) {
   store.connection = state;
   emit({ kind: 'connection', state, retryIn });
