@@ -30,7 +30,9 @@ async fn client(
     let mut stream = TcpStream::connect(&addr).await.expect("connect");
     let upgrade = format!(
         "GET /ws HTTP/1.1\r\nHost: {addr}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
-         Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+         Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\
+         Authorization: Bearer {}\r\n\r\n",
+        common::ADMIN_TOKEN
     );
     stream.write_all(upgrade.as_bytes()).await.expect("upgrade");
     let mut buf: Vec<u8> = Vec::with_capacity(64 * 1024);

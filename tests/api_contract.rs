@@ -218,6 +218,7 @@ async fn pklot_files_import_through_the_cli_and_the_api() {
     let run = || {
         std::process::Command::new(env!("CARGO_BIN_EXE_smartpark"))
             .args(["import-pklot", "--camera", "ufpr05", "--name", "UFPR05", "--server", &s.base])
+            .env("SMARTPARK_API_TOKEN", common::ADMIN_TOKEN)
             .arg(&xml)
             .output()
             .expect("run import-pklot")
@@ -251,6 +252,7 @@ async fn pklot_files_import_through_the_cli_and_the_api() {
 
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_smartpark"))
         .args(["import-pklot", "--camera", "ufpr05", "--server", &s.base, "/no/such/file.xml"])
+        .env("SMARTPARK_API_TOKEN", common::ADMIN_TOKEN)
         .output()
         .unwrap();
     assert!(!out.status.success());

@@ -7,7 +7,7 @@ mod common;
 use std::time::Duration;
 
 use common::sim::{jpeg_files, SimCamera};
-use common::{call, camera, client, eventually, ws_connect, ws_until, Server};
+use common::{call, camera, client, eventually, ws_connect, ws_until, Server, ADMIN_TOKEN};
 use futures_util::StreamExt;
 use serde_json::json;
 use smartpark::camera::mjpeg::MjpegParser;
@@ -22,7 +22,7 @@ const FAST_RECONNECT: &[(&str, &str)] = &[
 
 /// Reads `n` frames from an MJPEG URL with smartpark's own parser.
 async fn read_frames(url: &str, n: usize) -> Vec<Vec<u8>> {
-    let res = reqwest::get(url).await.expect("open stream");
+    let res = client().get(url).send().await.expect("open stream");
     assert_eq!(res.status(), 200);
     let ct = res.headers().get("content-type").and_then(|v| v.to_str().ok()).map(str::to_owned);
     assert!(ct.as_deref().is_some_and(|c| c.starts_with("multipart/x-mixed-replace")), "{ct:?}");
@@ -113,7 +113,7 @@ async fn a_pulled_camera_is_re_served_to_many_viewers_and_reconnects_after_a_reb
     assert_eq!(sim.stream_clients().await, 1);
 
     // Deleting the camera ends its stream for viewers.
-    let res = reqwest::get(&url).await.unwrap();
+    let res = client().get(&url).send().await.unwrap();
     let mut body = res.bytes_stream();
     assert!(body.next().await.is_some(), "a first frame");
     let (st, _) = call(http.delete(s.url("/api/cameras/gate"))).await;
@@ -311,7 +311,15 @@ async fn a_viewer_that_stops_reading_holds_up_no_one() {
     // A viewer that asks for the stream and never reads a byte of it.
     let addr = s.base.trim_start_matches("http://").to_string();
     let mut stuck = tokio::net::TcpStream::connect(&addr).await.unwrap();
-    stuck.write_all(format!("GET /api/cameras/gate/stream HTTP/1.1\r\nHost: {addr}\r\n\r\n").as_bytes()).await.unwrap();
+    stuck
+        .write_all(
+            format!(
+                "GET /api/cameras/gate/stream HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {ADMIN_TOKEN}\r\n\r\n"
+            )
+            .as_bytes(),
+        )
+        .await
+        .unwrap();
     let before = camera(&http, &s, "gate").await["frames"].as_u64().unwrap();
     // Enough frames to fill the stuck viewer's socket buffers many times over (about 250 kB each).
     let frames = read_frames(&s.url("/api/cameras/gate/stream"), 60).await;
@@ -330,7 +338,7 @@ async fn a_stopping_server_ends_its_streams_cleanly() {
     let http = client();
     add_mjpeg_camera(&http, &s, "gate", &sim.url("/stream")).await;
     online_with_frames(&http, &s, "gate", 0).await;
-    let res = reqwest::get(s.url("/api/cameras/gate/stream")).await.unwrap();
+    let res = client().get(s.url("/api/cameras/gate/stream")).send().await.unwrap();
     let mut body = res.bytes_stream();
     assert!(body.next().await.is_some_and(|c| c.is_ok()), "a first frame");
     // SIGTERM: the stream must end as a complete response, not be cut when the graceful stop

@@ -55,6 +55,8 @@ fn dashboard_in_a_real_browser() {
         .env("BASE_URL", &s.base)
         .env("CAMERA", smartpark::app::REPLAY_CAMERA)
         .env("SHOTS_DIR", &shots)
+        .env("ADMIN_PASSWORD", common::ADMIN_PASSWORD)
+        .env("ADMIN_TOKEN", common::ADMIN_TOKEN)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .spawn()
@@ -74,7 +76,9 @@ fn dashboard_in_a_real_browser() {
     let status = node.wait().unwrap();
     assert!(status.success(), "the browser test failed:\n{transcript}\nserver log:\n{}", s.log());
     assert!(transcript.contains("ALL PASSED"), "{transcript}");
-    for name in ["overview-desktop", "overview-phone", "camera-desktop", "camera-phone"] {
+    for name in
+        ["signin-desktop", "overview-desktop", "overview-phone", "camera-desktop", "camera-phone", "users-desktop"]
+    {
         let png = std::fs::read(shots.join(format!("{name}.png"))).expect(name);
         assert_eq!(&png[1..4], b"PNG", "{name} is a PNG");
     }

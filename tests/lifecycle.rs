@@ -129,7 +129,7 @@ async fn a_dashboard_that_stops_answering_is_dropped() {
     let addr = s.base.trim_start_matches("http://").to_string();
     let mut silent = tokio::net::TcpStream::connect(&addr).await.unwrap();
     silent
-        .write_all(format!("GET /ws HTTP/1.1\r\nHost: {addr}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n").as_bytes())
+        .write_all(format!("GET /ws HTTP/1.1\r\nHost: {addr}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\nAuthorization: Bearer {ADMIN_TOKEN}\r\n\r\n").as_bytes())
         .await
         .unwrap();
     // A well-behaved client beside it, answering pings.

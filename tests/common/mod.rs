@@ -17,6 +17,12 @@ use tokio_tungstenite::tungstenite::Message;
 
 pub const START_DEADLINE: Duration = Duration::from_secs(90);
 
+/// The first admin's password in every test server.
+pub const ADMIN_PASSWORD: &str = "test-admin-password-1";
+/// An admin API token every test server declares (`auth.tokens`), so the helpers are signed in
+/// once, from the start, without a sign-in per test.
+pub const ADMIN_TOKEN: &str = "smartpark-tests-admin-api-token-0123456789";
+
 /// A benchmark's option from the environment, or its default.
 pub fn env_or<T: std::str::FromStr>(key: &str, default: T) -> T {
     std::env::var(key).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
@@ -42,6 +48,8 @@ pub struct Server {
     args: Vec<String>,
     /// The port of the last start, for `relaunch_on_same_port`.
     port: u16,
+    /// Every line the server printed on standard output, all starts together.
+    pub stdout: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
 }
 
 /// A data directory the `postgres` user can enter (the private server runs as it under root).
@@ -68,7 +76,16 @@ impl Server {
         let path = tmp.path().to_path_buf();
         let env = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
         let args = args.iter().map(|a| a.to_string()).collect();
-        let mut s = Server { child: None, base: String::new(), data_dir: path, _tmp: Some(tmp), env, args, port: 0 };
+        let mut s = Server {
+            child: None,
+            base: String::new(),
+            data_dir: path,
+            _tmp: Some(tmp),
+            env,
+            args,
+            port: 0,
+            stdout: Default::default(),
+        };
         s.launch(0);
         s
     }
@@ -79,6 +96,8 @@ impl Server {
             .append(true)
             .open(self.data_dir.join("server.log"))
             .expect("server log");
+        let token_file = self.data_dir.join("tests-admin-token");
+        std::fs::write(&token_file, ADMIN_TOKEN).expect("token file");
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_smartpark"));
         cmd.args(["serve", "--port", &port.to_string(), "--data-dir"])
             .arg(&self.data_dir)
@@ -88,16 +107,28 @@ impl Server {
             .env("RUST_LOG", "info")
             // Tests that are not about detection keep their spaces as they set them.
             .env("SMARTPARK_DETECT__ENABLED", "false")
+            .env("SMARTPARK_AUTH__ADMIN_PASSWORD", ADMIN_PASSWORD)
+            .env(
+                "SMARTPARK_AUTH__TOKENS",
+                format!("[{{name=\"tests\", role=\"admin\", token_file=\"{}\"}}]", token_file.display()),
+            )
             .stdout(Stdio::piped())
             .stderr(log);
+        // An empty value unsets what the helper sets by default.
         for (k, v) in &self.env {
-            cmd.env(k, v);
+            if v.is_empty() {
+                cmd.env_remove(k);
+            } else {
+                cmd.env(k, v);
+            }
         }
         let mut child = cmd.spawn().expect("spawn smartpark");
         let stdout = child.stdout.take().expect("stdout");
         let (tx, rx) = mpsc::channel();
+        let printed = self.stdout.clone();
         std::thread::spawn(move || {
             for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                printed.lock().unwrap().push(line.clone());
                 if let Some(url) = line.strip_prefix("smartpark serving ") {
                     let _ = tx.send(url.trim().to_string());
                 }
@@ -238,7 +269,20 @@ pub fn pg_ctl(cluster: &Path, args: &[&str]) -> std::process::Output {
     cmd.current_dir("/").arg("-D").arg(cluster).args(args).output().expect("run pg_ctl")
 }
 
+/// A client signed in as an admin (the declared test token).
 pub fn client() -> reqwest::Client {
+    client_with_token(ADMIN_TOKEN)
+}
+
+/// A client that sends this API token.
+pub fn client_with_token(token: &str) -> reqwest::Client {
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert("authorization", format!("Bearer {token}").parse().expect("header"));
+    reqwest::Client::builder().timeout(Duration::from_secs(30)).default_headers(headers).build().expect("http client")
+}
+
+/// A client that is nobody.
+pub fn anonymous() -> reqwest::Client {
     reqwest::Client::builder().timeout(Duration::from_secs(30)).build().expect("http client")
 }
 
@@ -298,7 +342,10 @@ pub async fn set_state(http: &reqwest::Client, s: &Server, slot: i64, state: &st
 pub type Ws = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 pub async fn ws_connect(s: &Server) -> Ws {
-    let (ws, _) = tokio_tungstenite::connect_async(s.ws_url()).await.expect("ws connect");
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    let mut req = s.ws_url().into_client_request().expect("ws request");
+    req.headers_mut().insert("authorization", format!("Bearer {ADMIN_TOKEN}").parse().expect("header"));
+    let (ws, _) = tokio_tungstenite::connect_async(req).await.expect("ws connect");
     ws
 }
 
