@@ -459,4 +459,11 @@ async fn the_openapi_document_says_how_to_authenticate_and_what_each_operation_n
         }
     }
     assert!(documented >= 40, "{documented} operations documented");
+    let mut ids = std::collections::HashSet::new();
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for (method, op) in item.as_object().unwrap() {
+            let id = op["operationId"].as_str().unwrap_or_else(|| panic!("{method} {path} has no operationId"));
+            assert!(ids.insert(id.to_string()), "operationId {id} is used twice");
+        }
+    }
 }

@@ -99,6 +99,13 @@ impl Modify for Security {
             ];
             for (method, op) in ops {
                 let Some(op) = op.as_mut() else { continue };
+                // utoipa names an operation after its handler, and several modules have a
+                // `list` or a `remove`: tools that link operations by id must not mix them up.
+                let id: String = format!("{} {path}", method.as_str().to_ascii_lowercase())
+                    .chars()
+                    .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+                    .collect();
+                op.operation_id = Some(id.split('_').filter(|p| !p.is_empty()).collect::<Vec<_>>().join("_"));
                 let access = match policy.lookup(path, &method) {
                     super::routes::Declared::Access(a) => a,
                     _ => panic!("{method} {path} is documented but not in the route table"),
