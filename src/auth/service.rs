@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use actix_web::http::header::HeaderMap;
 use chrono::Utc;
-use parking_lot::Mutex;
+use parking_lot::RwLock;
 use tokio::sync::watch;
 
 use super::config::AuthConfig;
@@ -31,8 +31,8 @@ pub struct Auth {
     /// Origins besides the server's own whose pages may use it (`server.allowed_origins`).
     pub allowed_origins: Vec<String>,
     pub limiter: LoginLimiter,
-    tokens: Mutex<HashMap<String, (Principal, Instant)>>,
-    token_touched: Mutex<HashMap<i64, Instant>>,
+    /// Read on every request by every worker, written every `TOKEN_CACHE_TTL` per token.
+    tokens: RwLock<HashMap<String, (Principal, Instant)>>,
     revocations: watch::Sender<u64>,
     /// Verified against when the user does not exist, so a wrong name costs what a wrong
     /// password costs.
@@ -46,8 +46,7 @@ impl Auth {
             config,
             allowed_origins,
             limiter: LoginLimiter::default(),
-            tokens: Mutex::default(),
-            token_touched: Mutex::default(),
+            tokens: RwLock::default(),
             revocations: watch::channel(0).0,
             dummy_hash: password::hash(&secret::random_password()),
         }
@@ -95,11 +94,9 @@ impl Auth {
     }
 
     async fn token(&self, digest: &str) -> Result<Option<Principal>, DbError> {
-        if let Some((p, at)) = self.tokens.lock().get(digest) {
+        if let Some((p, at)) = self.tokens.read().get(digest) {
             if at.elapsed() < TOKEN_CACHE_TTL {
-                let p = p.clone();
-                self.touch_token(&p);
-                return Ok(Some(p));
+                return Ok(Some(p.clone()));
             }
         }
         let row = {
@@ -107,32 +104,23 @@ impl Auth {
             accounts::token_by_digest(&mut conn, digest).await?
         };
         let Some(row) = row else {
-            self.tokens.lock().remove(digest);
+            self.tokens.write().remove(digest);
             return Ok(None);
         };
         let Ok(role) = row.role.parse::<Role>() else { return Ok(None) };
-        let p = Principal { name: row.name, role, kind: PrincipalKind::Token { id: row.id, digest: digest.into() } };
-        self.tokens.lock().insert(digest.to_string(), (p.clone(), Instant::now()));
-        self.touch_token(&p);
-        Ok(Some(p))
-    }
-
-    fn touch_token(&self, p: &Principal) {
-        let PrincipalKind::Token { id, .. } = p.kind else { return };
-        {
-            let mut touched = self.token_touched.lock();
-            let due = touched.get(&id).is_none_or(|t| t.elapsed() >= TOUCH_EVERY.to_std().unwrap_or_default());
-            if !due {
-                return;
-            }
-            touched.insert(id, Instant::now());
+        // Its last use is written when it is read from the database, off the request's path:
+        // to the minute, at the cost of one write a minute per token in use.
+        if row.last_used_at.is_none_or(|t| Utc::now() - t >= TOUCH_EVERY) {
+            let (db, id) = (self.db.clone(), row.id);
+            actix_web::rt::spawn(async move {
+                if let Ok(mut conn) = db.conn().await {
+                    let _ = accounts::touch_token(&mut conn, id).await;
+                }
+            });
         }
-        let db = self.db.clone();
-        actix_web::rt::spawn(async move {
-            if let Ok(mut conn) = db.conn().await {
-                let _ = accounts::touch_token(&mut conn, id).await;
-            }
-        });
+        let p = Principal { name: row.name, role, kind: PrincipalKind::Token { id: row.id, digest: digest.into() } };
+        self.tokens.write().insert(digest.to_string(), (p.clone(), Instant::now()));
+        Ok(Some(p))
     }
 
     async fn session(&self, digest: &str) -> Result<Option<Principal>, DbError> {
@@ -157,7 +145,7 @@ impl Auth {
     /// Something was revoked (a token, a user, a password, a session): forget what is cached
     /// and tell open WebSockets to check their caller again.
     pub fn revoked(&self) {
-        self.tokens.lock().clear();
+        self.tokens.write().clear();
         self.revocations.send_modify(|n| *n += 1);
     }
 
