@@ -192,6 +192,9 @@ async fn the_websocket_needs_a_caller_and_this_sites_origin_and_closes_when_its_
         Err(tokio_tungstenite::tungstenite::Error::Http(res)) => assert_eq!(res.status(), 403),
         other => panic!("a WebSocket from a foreign origin: {:?}", other.map(|_| ())),
     }
+    create_camera(&admin, &s, "cam").await;
+    let mut others = ws_connect(&s).await;
+    assert_eq!(ws_next(&mut others, Duration::from_secs(5)).await["type"], "snapshot");
     // A signed-in viewer from this server's own page: welcome, until the user is removed.
     add_user(&admin, &s, "wes", "viewer").await;
     let cookie = sign_in(&s, "wes", "wes-password").await;
@@ -217,6 +220,10 @@ async fn the_websocket_needs_a_caller_and_this_sites_origin_and_closes_when_its_
     assert_eq!(closed, Some(1008));
     let (st, _) = call(anonymous().get(s.url("/api/auth/me")).header("cookie", &cookie)).await;
     assert_eq!(st, 401, "the removed user's session has ended");
+    // Everyone else's dashboard stays: a change still reaches the admin's socket.
+    let slot = create_slot(&admin, &s, "cam", "A1").await;
+    set_state(&admin, &s, slot, "occupied").await;
+    ws_until(&mut others, Duration::from_secs(5), |m| m["type"] == "slot" && m["slot"]["state"] == "occupied").await;
 }
 
 #[tokio::test]

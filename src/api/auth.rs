@@ -9,7 +9,7 @@ use utoipa::ToSchema;
 
 use super::error::{ApiError, ErrorBody};
 use crate::auth::limiter::Verdict;
-use crate::auth::service::SESSION_COOKIE;
+use crate::auth::service::{Revoked, SESSION_COOKIE};
 use crate::auth::{origin, password, secret, Auth, Principal, PrincipalKind, Role};
 use crate::storage::accounts;
 
@@ -111,7 +111,7 @@ pub async fn logout(req: HttpRequest, auth: web::Data<Auth>, who: Principal) -> 
     if let PrincipalKind::User { session } = &who.kind {
         let mut conn = auth.db().conn().await?;
         accounts::delete_session(&mut conn, session).await?;
-        auth.revoked();
+        auth.revoke(Revoked::Session(session.clone()));
     }
     Ok(HttpResponse::NoContent().cookie(session_cookie(&req, String::new(), 0)).finish())
 }

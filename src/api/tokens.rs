@@ -10,6 +10,7 @@ use super::audit::note;
 use super::error::{ApiError, ErrorBody};
 use super::text::check_name;
 use super::AppState;
+use crate::auth::service::Revoked;
 use crate::auth::{secret, Auth, Principal, Role};
 use crate::storage::accounts::{self, TokenRow};
 
@@ -132,7 +133,7 @@ pub async fn remove(
         accounts::delete_token(&mut conn, id).await?
     };
     let Some(row) = row else { return Err(ApiError::NotFound(format!("no token with id {id}"))) };
-    auth.revoked();
+    auth.revoke(Revoked::Token(id));
     note(&state, &who, "token.delete", id, json!({ "name": row.name })).await;
     Ok(HttpResponse::NoContent().finish())
 }

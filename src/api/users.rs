@@ -9,6 +9,7 @@ use utoipa::ToSchema;
 use super::audit::note;
 use super::error::{ApiError, ErrorBody};
 use super::AppState;
+use crate::auth::service::Revoked;
 use crate::auth::{password, Auth, Principal, Role};
 use crate::storage::accounts::{self, UserChangeError, UserRow};
 
@@ -153,7 +154,7 @@ pub async fn edit(
     }
     drop(conn);
     // A new role or password counts from the next request, on every open connection too.
-    auth.revoked();
+    auth.revoke(Revoked::User(name.clone()));
     let mut detail = serde_json::Map::new();
     if let Some(role) = role {
         detail.insert("role".into(), json!(role));
@@ -189,7 +190,7 @@ pub async fn remove(
     if !removed {
         return Err(no_user(&name));
     }
-    auth.revoked();
+    auth.revoke(Revoked::User(name.clone()));
     note(&state, &who, "user.delete", &name, json!({})).await;
     Ok(HttpResponse::NoContent().finish())
 }

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use actix_web::http::header::HeaderMap;
 use chrono::Utc;
 use parking_lot::RwLock;
-use tokio::sync::watch;
+use tokio::sync::broadcast;
 
 use super::config::AuthConfig;
 use super::limiter::LoginLimiter;
@@ -33,7 +33,7 @@ pub struct Auth {
     pub limiter: LoginLimiter,
     /// Read on every request by every worker, written every `TOKEN_CACHE_TTL` per token.
     tokens: RwLock<HashMap<String, (Principal, Instant)>>,
-    revocations: watch::Sender<u64>,
+    revocations: broadcast::Sender<Revoked>,
     /// Verified against when the user does not exist, so a wrong name costs what a wrong
     /// password costs.
     dummy_hash: String,
@@ -47,7 +47,7 @@ impl Auth {
             allowed_origins,
             limiter: LoginLimiter::default(),
             tokens: RwLock::default(),
-            revocations: watch::channel(0).0,
+            revocations: broadcast::channel(256).0,
             dummy_hash: password::hash(&secret::random_password()),
         }
     }
@@ -142,14 +142,64 @@ impl Auth {
         Ok(Some(Principal { name: s.user.username, role, kind: PrincipalKind::User { session: digest.into() } }))
     }
 
-    /// Something was revoked (a token, a user, a password, a session): forget what is cached
-    /// and tell open WebSockets to check their caller again.
-    pub fn revoked(&self) {
+    /// Something was revoked: forget what is cached and tell the open WebSockets of that
+    /// caller to check it again (the others are not disturbed).
+    pub fn revoke(&self, what: Revoked) {
         self.tokens.write().clear();
-        self.revocations.send_modify(|n| *n += 1);
+        // No receiver (no dashboard open) is not an error.
+        let _ = self.revocations.send(what);
     }
 
-    pub fn revocations(&self) -> watch::Receiver<u64> {
+    pub fn revocations(&self) -> broadcast::Receiver<Revoked> {
         self.revocations.subscribe()
+    }
+}
+
+/// What lost its access.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Revoked {
+    /// A user removed, or given another role or password: all their sessions.
+    User(String),
+    /// One signed-out session (its digest).
+    Session(String),
+    /// An API token (its id).
+    Token(i64),
+}
+
+impl Revoked {
+    /// Whether this touches the caller.
+    pub fn concerns(&self, who: &Principal) -> bool {
+        match (self, &who.kind) {
+            (Revoked::User(name), PrincipalKind::User { .. }) => *name == who.name,
+            (Revoked::Session(digest), PrincipalKind::User { session }) => digest == session,
+            (Revoked::Token(id), PrincipalKind::Token { id: mine, .. }) => id == mine,
+            _ => false,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_revocation_concerns_only_its_callers() {
+        let user = |name: &str, session: &str| Principal {
+            name: name.into(),
+            role: Role::Viewer,
+            kind: PrincipalKind::User { session: session.into() },
+        };
+        let token = Principal {
+            name: "sign".into(),
+            role: Role::Viewer,
+            kind: PrincipalKind::Token { id: 7, digest: "d".into() },
+        };
+        assert!(Revoked::User("vera".into()).concerns(&user("vera", "s1")));
+        assert!(!Revoked::User("vera".into()).concerns(&user("otto", "s2")));
+        assert!(!Revoked::User("sign".into()).concerns(&token), "a token named like a user is not that user");
+        assert!(Revoked::Session("s1".into()).concerns(&user("vera", "s1")));
+        assert!(!Revoked::Session("s1".into()).concerns(&user("vera", "s3")), "her other browser stays");
+        assert!(Revoked::Token(7).concerns(&token));
+        assert!(!Revoked::Token(8).concerns(&token));
     }
 }

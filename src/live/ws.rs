@@ -9,13 +9,15 @@ use actix_web_actors::ws;
 
 use super::broadcaster::{Broadcaster, Disconnect, Subscribe, Unsubscribe, Wake};
 use super::outbox::Outbox;
-use crate::auth::{Auth, Credential, Principal};
+use crate::auth::service::Revoked;
+use crate::auth::{Auth, Principal};
+use tokio::sync::broadcast;
 
 pub struct WsSession {
     broadcaster: Addr<Broadcaster>,
-    /// Who opened it, checked again whenever access is revoked somewhere in this process, so
-    /// a removed user's or a revoked token's dashboard closes at once.
-    caller: Option<(actix_web::web::Data<Auth>, Credential)>,
+    /// Who opened it, checked again when its access is revoked in this process, so a removed
+    /// user's, a signed-out session's or a revoked token's dashboard closes at once.
+    caller: Option<(actix_web::web::Data<Auth>, Principal)>,
     outbox: Arc<Outbox>,
     subscription: Option<u64>,
     last_heard: Instant,
@@ -43,8 +45,12 @@ impl Actor for WsSession {
     fn started(&mut self, ctx: &mut Self::Context) {
         if let Some((auth, _)) = &self.caller {
             let revocations = futures_util::stream::unfold(auth.revocations(), |mut rx| async move {
-                rx.changed().await.ok()?;
-                Some((Revoked, rx))
+                match rx.recv().await {
+                    Ok(what) => Some((Recheck(Some(what)), rx)),
+                    // Missed some: check, whatever they were.
+                    Err(broadcast::error::RecvError::Lagged(_)) => Some((Recheck(None), rx)),
+                    Err(broadcast::error::RecvError::Closed) => None,
+                }
             });
             ctx.add_stream(revocations);
         }
@@ -123,25 +129,28 @@ impl StreamHandler<Result<ws::Message, ws::ProtocolError>> for WsSession {
     }
 }
 
-/// Some access was revoked: is this connection's caller still allowed?
-pub struct Revoked;
+/// Some access was revoked (`None`: unknown which): is this connection's caller still allowed?
+pub struct Recheck(Option<Revoked>);
 
-impl StreamHandler<Revoked> for WsSession {
-    fn handle(&mut self, _: Revoked, ctx: &mut Self::Context) {
-        let Some((auth, credential)) = self.caller.clone() else { return };
-        async move { auth.authenticate(&credential).await }
-            .into_actor(self)
-            .map(|still, _, ctx| {
-                // A database that cannot answer now is not a reason to drop a dashboard.
-                if let Ok(None) = still {
-                    ctx.close(Some(ws::CloseReason {
-                        code: ws::CloseCode::Policy,
-                        description: Some("signed out".into()),
-                    }));
-                    ctx.stop();
-                }
-            })
-            .wait(ctx);
+impl StreamHandler<Recheck> for WsSession {
+    fn handle(&mut self, Recheck(what): Recheck, ctx: &mut Self::Context) {
+        let Some((auth, who)) = self.caller.clone() else { return };
+        if what.is_some_and(|w| !w.concerns(&who)) {
+            return;
+        }
+        let Some(credential) = who.credential() else { return };
+        let check = async move { auth.authenticate(&credential).await }.into_actor(self).map(|still, _, ctx| {
+            // A database that cannot answer now is not a reason to drop a dashboard.
+            if let Ok(None) = still {
+                ctx.close(Some(ws::CloseReason {
+                    code: ws::CloseCode::Policy,
+                    description: Some("signed out".into()),
+                }));
+                ctx.stop();
+            }
+        });
+        // Spawned, not awaited: messages keep flowing while the database answers.
+        ctx.spawn(check);
     }
 
     // The revocation stream ending (the server stopping) must not stop the session.
@@ -165,6 +174,6 @@ pub async fn route(
     who: Principal,
 ) -> Result<actix_web::HttpResponse, actix_web::Error> {
     let mut session = WsSession::new(settings.broadcaster.clone(), settings.heartbeat, settings.timeout);
-    session.caller = who.credential().map(|c| (auth, c));
+    session.caller = who.credential().is_some().then_some((auth, who));
     ws::start(session, &req, stream)
 }
