@@ -106,8 +106,8 @@ pub async fn guard(
 mod tests {
     use actix_web::{middleware::from_fn, test, App, HttpResponse};
 
-    /// A route registered by hand, outside the table, is refused by the guard however it is
-    /// called; a table route without a caller is refused as unauthenticated.
+    /// A route registered by hand, outside the table, is refused by the guard; the table's
+    /// public routes pass, and a known path's other methods still get their 405.
     #[actix_web::test]
     async fn a_route_outside_the_table_is_refused() {
         let app = test::init_service(
