@@ -169,6 +169,12 @@ impl DetectConfig {
         if occupancy.confirm == 0 {
             return Err("occupancy.confirm must be at least 1".into());
         }
+        if !(occupancy.stale_after_s.is_finite() && occupancy.stale_after_s >= self.interval_s.max(1.0)) {
+            return Err(format!(
+                "occupancy.stale_after_s must be at least detect.interval_s (and 1 s), got {}",
+                occupancy.stale_after_s
+            ));
+        }
         occupancy.rule.validate().map_err(|e| format!("occupancy.rule: {e}"))
     }
 
@@ -192,11 +198,14 @@ pub struct OccupancyConfig {
     pub confirm: usize,
     /// The per-frame rule.
     pub rule: crate::parking::occupancy::OccupancyParams,
+    /// An analysed camera that delivers no usable frame for this long leaves its spaces
+    /// `unknown` until its frames return (an open stay stays open).
+    pub stale_after_s: f64,
 }
 
 impl Default for OccupancyConfig {
     fn default() -> Self {
-        OccupancyConfig { confirm: 3, rule: Default::default() }
+        OccupancyConfig { confirm: 3, rule: Default::default(), stale_after_s: 30.0 }
     }
 }
 

@@ -399,3 +399,73 @@ async fn frames_become_parking_sessions_with_their_evidence() {
     assert!(closed.len() >= 37, "{sessions}");
     assert!(closed.iter().all(|x| x["exit_capture_id"].is_i64()), "{sessions}");
 }
+
+/// A camera that goes dark: its spaces become unknown (the camera's own stored change, with the
+/// reason) once it has sent no usable frame for `occupancy.stale_after_s`, its stays stay open,
+/// and its frames, once back, give the spaces their states again in the same stays.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_camera_gone_dark_leaves_its_spaces_unknown_and_its_stays_open() {
+    const STALE_S: u64 = 3;
+    let s = Server::start_with(&[
+        ("SMARTPARK_DETECT__ENABLED", "true"),
+        ("SMARTPARK_DETECT__MODEL", model("yolov5n.torchscript").to_str().unwrap()),
+        ("SMARTPARK_DETECT__SPACE_MODEL", model("space-classifier.torchscript").to_str().unwrap()),
+        ("SMARTPARK_DETECT__DEVICE", "cpu"),
+        ("SMARTPARK_DETECT__INTERVAL_S", "0.2"),
+        ("SMARTPARK_DETECT__MAX_INTERVAL_S", "30"),
+        ("SMARTPARK_OCCUPANCY__CONFIRM", "2"),
+        ("SMARTPARK_OCCUPANCY__STALE_AFTER_S", "3"),
+    ]);
+    let http = client();
+    let token = create_push_camera(&http, &s, "lot").await;
+    let xml = std::fs::read(pklot("annotated/sequence4/bounding_boxes/2013-04-15_07_35_01.xml")).unwrap();
+    let res = http
+        .post(s.url("/api/cameras/lot/import-pklot"))
+        .header("content-type", "application/xml")
+        .body(xml)
+        .send()
+        .await
+        .unwrap();
+    assert!(res.status().is_success());
+    let full = as_jpeg(&pklot("annotated/sequence4/frames/2013-04-15_07_35_01.png"));
+    let before = push_until(&http, &s, &token, &full, "occupied", 39).await;
+    let stays = |all: &[Value]| -> Vec<(i64, Option<i64>)> {
+        let mut v: Vec<_> = all.iter().map(|x| (x["id"].as_i64().unwrap(), x["session_id"].as_i64())).collect();
+        v.sort();
+        v
+    };
+
+    // The camera stops. Within stale_after_s and an interval or two, every space is unknown.
+    let dark = std::time::Instant::now();
+    let unknown = eventually(Duration::from_secs(STALE_S + 10), "every space unknown", || async {
+        let all = slots(&http, &s).await;
+        all.iter().all(|v| v["state"] == "unknown").then_some(all)
+    })
+    .await;
+    let took = dark.elapsed();
+    assert!(took >= Duration::from_secs(STALE_S - 1), "unknown too soon: {took:?}");
+    assert!(took <= Duration::from_secs(STALE_S + 3), "unknown too late: {took:?}");
+    assert_eq!(stays(&unknown), stays(&before), "the open stays survive the outage");
+    {
+        use diesel_async::RunQueryDsl;
+        #[derive(diesel::QueryableByName)]
+        struct Row {
+            #[diesel(sql_type = diesel::sql_types::BigInt)]
+            n: i64,
+        }
+        let db = smartpark::storage::db::Db::connect(&s.database_url(), 1, Duration::from_secs(5)).unwrap();
+        let mut conn = db.conn().await.unwrap();
+        let row: Row = diesel::sql_query(
+            "SELECT count(*) AS n FROM slot_events WHERE source = 'camera' AND to_state = 'unknown' \
+             AND reason LIKE 'camera lot: no usable frame for %'",
+        )
+        .get_result(&mut conn)
+        .await
+        .unwrap();
+        assert_eq!(row.n, 40, "one stored change per space, with its reason");
+    }
+
+    // Frames again: the spaces take their states from the analyses, in the same stays.
+    let after = push_until(&http, &s, &token, &full, "occupied", 39).await;
+    assert_eq!(stays(&after), stays(&before), "no stay was split by the outage");
+}

@@ -113,6 +113,7 @@ pub async fn set_state(
                 at: Utc::now(),
                 capture_id: None,
                 actor: Some(who.actor()),
+                reason: None,
             },
         )
         .await?;
@@ -180,6 +181,7 @@ pub async fn observe(
                 at,
                 capture_id: None,
                 actor: Some(who.actor()),
+                reason: None,
             },
         )
         .await?;

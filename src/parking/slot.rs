@@ -25,6 +25,8 @@ pub struct Observe {
     pub capture_id: Option<i64>,
     /// The user or token that reported it (none for the detector).
     pub actor: Option<String>,
+    /// Why, when the source alone does not say.
+    pub reason: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -106,6 +108,7 @@ impl Handler<Observe> for SlotActor {
             confidence: msg.confidence,
             capture_id: msg.capture_id,
             actor: msg.actor.clone(),
+            reason: msg.reason.clone(),
             open_session: current.session_id.zip(current.session_started_at),
         };
         let db = self.db.clone();

@@ -54,6 +54,9 @@ pub enum Source {
     Sensor,
     /// The camera detector.
     Detector,
+    /// The camera itself: it delivered no usable frame for `occupancy.stale_after_s`, so its
+    /// spaces are unknown.
+    Camera,
 }
 
 impl Source {
@@ -62,6 +65,7 @@ impl Source {
             Source::Manual => "manual",
             Source::Sensor => "sensor",
             Source::Detector => "detector",
+            Source::Camera => "camera",
         }
     }
 }

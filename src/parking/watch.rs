@@ -62,6 +62,10 @@ struct CameraWatch {
     next_due: Instant,
     last_detect: Option<Instant>,
     last_frame: Option<(u64, DateTime<Utc>)>,
+    /// When a frame of this camera last decoded (or when watching began).
+    last_usable: Instant,
+    /// Its spaces were made unknown for want of frames, and no usable frame came since.
+    unseen: bool,
 }
 
 pub struct Watch {
@@ -97,11 +101,20 @@ impl Watch {
                         next_due: now + stagger(&id, interval),
                         last_detect: None,
                         last_frame: None,
+                        last_usable: now,
+                        unseen: false,
                     }))
                 })
                 .clone();
             // Still busy with the previous frame: this camera waits its turn.
             let Ok(mut w) = watch.try_lock_owned() else { continue };
+            let unseen_for = w.last_usable.elapsed();
+            if !w.unseen && unseen_for.as_secs_f64() >= s.occupancy.stale_after_s {
+                w.unseen = true;
+                let (shared, id) = (self.shared.clone(), id.clone());
+                actix::spawn(async move { forget(&shared, &id, unseen_for).await });
+                continue;
+            }
             if now < w.next_due {
                 continue;
             }
@@ -173,7 +186,11 @@ async fn analyse(s: &Watching, id: &str, w: &mut CameraWatch) {
     })
     .await;
     let (rgb, small): (image::RgbImage, GrayImage) = match decoded {
-        Ok(Ok(pair)) => pair,
+        Ok(Ok(pair)) => {
+            w.last_usable = Instant::now();
+            w.unseen = false;
+            pair
+        }
         Ok(Err(e)) => {
             tracing::warn!(camera = id, error = %e, "a frame could not be decoded for analysis");
             return outcome("failed");
@@ -216,6 +233,40 @@ async fn analyse(s: &Watching, id: &str, w: &mut CameraWatch) {
     record(s, id, &frame, changes).await;
 }
 
+/// A camera that delivers no usable frame cannot say what its spaces hold: they become
+/// `unknown`, stored as the camera's own change with the reason. Stays stay open (a dark
+/// camera does not mean the cars left); the next analyses give the spaces their states again.
+async fn forget(s: &Watching, id: &str, unseen_for: Duration) {
+    let reason = format!("camera {id}: no usable frame for {} s", unseen_for.as_secs());
+    let known: Vec<_> =
+        s.board.list().into_iter().filter(|v| v.camera_id == id && v.state != SlotState::Unknown).collect();
+    if known.is_empty() {
+        return;
+    }
+    tracing::warn!(
+        camera = id,
+        spaces = known.len(),
+        seconds = unseen_for.as_secs(),
+        "camera unseen: its spaces are unknown until frames return"
+    );
+    for view in known {
+        let observation = Observe {
+            state: SlotState::Unknown,
+            source: Source::Camera,
+            confidence: None,
+            // Never before the space's own time: a clock that stepped back must not make the
+            // change refused as older than the state it replaces.
+            at: Utc::now().max(view.since),
+            capture_id: None,
+            actor: None,
+            reason: Some(reason.clone()),
+        };
+        if let Err(e) = s.lot.observe(view.id, observation).await {
+            tracing::warn!(camera = id, slot = view.id, error = %e, "an unseen space could not be marked unknown");
+        }
+    }
+}
+
 /// Tells the slot actors what the analyses agreed on, with the frame kept as evidence.
 async fn record(s: &Watching, id: &str, frame: &Arc<Frame>, changes: Vec<Change>) {
     if changes.is_empty() {
@@ -230,6 +281,7 @@ async fn record(s: &Watching, id: &str, frame: &Arc<Frame>, changes: Vec<Change>
             at: frame.taken_at,
             capture_id,
             actor: None,
+            reason: None,
         };
         if let Err(e) = s.lot.observe(change.slot, observation).await {
             tracing::warn!(camera = id, slot = change.slot, error = %e, "the detector's change was not recorded");

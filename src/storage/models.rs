@@ -110,4 +110,5 @@ pub struct NewSlotEvent<'a> {
     pub confidence: Option<f32>,
     pub capture_id: Option<i64>,
     pub actor: Option<&'a str>,
+    pub reason: Option<&'a str>,
 }

@@ -84,6 +84,7 @@ diesel::table! {
         confidence -> Nullable<Float4>,
         capture_id -> Nullable<Int8>,
         actor -> Nullable<Text>,
+        reason -> Nullable<Text>,
     }
 }
 

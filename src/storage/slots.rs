@@ -95,6 +95,8 @@ pub struct Change {
     pub capture_id: Option<i64>,
     /// The user or token behind a manual change or a sensor report.
     pub actor: Option<String>,
+    /// Why, when the source alone does not say (a camera gone dark).
+    pub reason: Option<String>,
     /// The slot's open parking session before the change.
     pub open_session: Option<(i64, DateTime<Utc>)>,
 }
@@ -117,6 +119,7 @@ pub async fn record_change(conn: &mut Conn, change: Change) -> Result<Option<(i6
                     confidence: change.confidence,
                     capture_id: change.capture_id,
                     actor: change.actor.as_deref(),
+                    reason: change.reason.as_deref(),
                 })
                 .execute(conn)
                 .await?;

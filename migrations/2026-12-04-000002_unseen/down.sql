@@ -1,0 +1,1 @@
+ALTER TABLE slot_events DROP COLUMN reason;
