@@ -329,17 +329,21 @@ async fn push_until(
     .await
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn frames_become_parking_sessions_with_their_evidence() {
-    let s = Server::start_with(&[
+/// A server that analyses every 0.2 s and confirms after 2 analyses, with the pushing camera
+/// `lot` and the 40 spaces of PKLot's UFPR05; returns the server, a client and the device token.
+async fn pushing_lot(extra: &[(&str, &str)]) -> (Server, reqwest::Client, String) {
+    let (yolo, classifier) = (model("yolov5n.torchscript"), model("space-classifier.torchscript"));
+    let mut env = vec![
         ("SMARTPARK_DETECT__ENABLED", "true"),
-        ("SMARTPARK_DETECT__MODEL", model("yolov5n.torchscript").to_str().unwrap()),
-        ("SMARTPARK_DETECT__SPACE_MODEL", model("space-classifier.torchscript").to_str().unwrap()),
+        ("SMARTPARK_DETECT__MODEL", yolo.to_str().unwrap()),
+        ("SMARTPARK_DETECT__SPACE_MODEL", classifier.to_str().unwrap()),
         ("SMARTPARK_DETECT__DEVICE", "cpu"),
         ("SMARTPARK_DETECT__INTERVAL_S", "0.2"),
         ("SMARTPARK_DETECT__MAX_INTERVAL_S", "30"),
         ("SMARTPARK_OCCUPANCY__CONFIRM", "2"),
-    ]);
+    ];
+    env.extend_from_slice(extra);
+    let s = Server::start_with(&env);
     let http = client();
     let token = create_push_camera(&http, &s, "lot").await;
     let xml = std::fs::read(pklot("annotated/sequence4/bounding_boxes/2013-04-15_07_35_01.xml")).unwrap();
@@ -351,6 +355,12 @@ async fn frames_become_parking_sessions_with_their_evidence() {
         .await
         .unwrap();
     assert!(res.status().is_success());
+    (s, http, token)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn frames_become_parking_sessions_with_their_evidence() {
+    let (s, http, token) = pushing_lot(&[]).await;
 
     // A full lot (40 cars in 40 spaces).
     let full = as_jpeg(&pklot("annotated/sequence4/frames/2013-04-15_07_35_01.png"));
@@ -406,27 +416,7 @@ async fn frames_become_parking_sessions_with_their_evidence() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_camera_gone_dark_leaves_its_spaces_unknown_and_its_stays_open() {
     const STALE_S: u64 = 3;
-    let s = Server::start_with(&[
-        ("SMARTPARK_DETECT__ENABLED", "true"),
-        ("SMARTPARK_DETECT__MODEL", model("yolov5n.torchscript").to_str().unwrap()),
-        ("SMARTPARK_DETECT__SPACE_MODEL", model("space-classifier.torchscript").to_str().unwrap()),
-        ("SMARTPARK_DETECT__DEVICE", "cpu"),
-        ("SMARTPARK_DETECT__INTERVAL_S", "0.2"),
-        ("SMARTPARK_DETECT__MAX_INTERVAL_S", "30"),
-        ("SMARTPARK_OCCUPANCY__CONFIRM", "2"),
-        ("SMARTPARK_OCCUPANCY__STALE_AFTER_S", "3"),
-    ]);
-    let http = client();
-    let token = create_push_camera(&http, &s, "lot").await;
-    let xml = std::fs::read(pklot("annotated/sequence4/bounding_boxes/2013-04-15_07_35_01.xml")).unwrap();
-    let res = http
-        .post(s.url("/api/cameras/lot/import-pklot"))
-        .header("content-type", "application/xml")
-        .body(xml)
-        .send()
-        .await
-        .unwrap();
-    assert!(res.status().is_success());
+    let (s, http, token) = pushing_lot(&[("SMARTPARK_OCCUPANCY__STALE_AFTER_S", "3")]).await;
     let full = as_jpeg(&pklot("annotated/sequence4/frames/2013-04-15_07_35_01.png"));
     let before = push_until(&http, &s, &token, &full, "occupied", 39).await;
     let stays = |all: &[Value]| -> Vec<(i64, Option<i64>)> {
