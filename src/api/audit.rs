@@ -63,11 +63,6 @@ pub async fn list(state: web::Data<AppState>, q: web::Query<AuditQuery>) -> Resu
     let after = cursor::parse(q.cursor.as_deref())?;
     let mut conn = state.db.conn().await?;
     let mut items = audit::page(&mut conn, after, limit + 1).await?;
-    let next_cursor = if items.len() as i64 > limit {
-        items.truncate(limit as usize);
-        items.last().map(|r| cursor::encode(r.at, r.id))
-    } else {
-        None
-    };
+    let next_cursor = cursor::finish_page(&mut items, limit, |r| (r.at, r.id));
     Ok(HttpResponse::Ok().json(AuditPage { items, next_cursor }))
 }

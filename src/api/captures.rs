@@ -89,9 +89,7 @@ pub async fn list(state: web::Data<AppState>, q: web::Query<CapturesQuery>) -> R
         CaptureFilter { camera_id: q.camera.map(String::from), from: q.from, to: q.to, after, limit: limit + 1 };
     let mut conn = state.db.conn().await?;
     let mut rows = captures::list(&mut conn, &filter).await?;
-    let more = rows.len() as i64 > limit;
-    rows.truncate(limit as usize);
-    let next_cursor = if more { rows.last().map(|r| cursor::encode(r.taken_at, r.id)) } else { None };
+    let next_cursor = cursor::finish_page(&mut rows, limit, |r| (r.taken_at, r.id));
     Ok(HttpResponse::Ok().json(CapturePage { items: rows.into_iter().map(Into::into).collect(), next_cursor }))
 }
 

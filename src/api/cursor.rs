@@ -27,6 +27,21 @@ pub fn parse(cursor: Option<&str>) -> Result<Option<(DateTime<Utc>, i64)>, ApiEr
     }
 }
 
+/// Ends a page read with one row more than `limit`: drops that row and answers the cursor of
+/// the page's last row when there was one (more rows follow), none on the last page.
+pub fn finish_page<T>(rows: &mut Vec<T>, limit: i64, key: impl Fn(&T) -> (DateTime<Utc>, i64)) -> Option<String> {
+    let more = rows.len() as i64 > limit;
+    rows.truncate(limit.max(0) as usize);
+    if more {
+        rows.last().map(|r| {
+            let (t, id) = key(r);
+            encode(t, id)
+        })
+    } else {
+        None
+    }
+}
+
 /// Checks a page size and a time range, the two things every page query has.
 pub fn check_page(
     limit: i64,

@@ -107,9 +107,7 @@ pub async fn list(state: web::Data<AppState>, q: web::Query<SessionsQuery>) -> R
     };
     let mut conn = state.db.conn().await?;
     let mut rows = sessions::list(&mut conn, &filter).await?;
-    let more = rows.len() as i64 > limit;
-    rows.truncate(limit as usize);
-    let next_cursor = if more { rows.last().map(|r| cursor::encode(r.row.started_at, r.row.id)) } else { None };
+    let next_cursor = cursor::finish_page(&mut rows, limit, |r| (r.row.started_at, r.row.id));
     Ok(HttpResponse::Ok().json(SessionPage { items: rows.into_iter().map(Into::into).collect(), next_cursor }))
 }
 

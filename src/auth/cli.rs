@@ -31,6 +31,16 @@ fn new_password(from_stdin: bool) -> anyhow::Result<(String, bool)> {
     }
 }
 
+/// The audit record of what the shell did (its actor is `shell`: the database has no user here).
+async fn note(
+    conn: &mut crate::storage::db::Conn,
+    action: &str,
+    target: &str,
+    detail: serde_json::Value,
+) -> Result<(), crate::storage::db::DbError> {
+    crate::storage::audit::record(conn, "shell", action, target, detail).await
+}
+
 pub async fn run(db: &Db, command: UserCommand) -> anyhow::Result<String> {
     let mut conn = db.conn().await?;
     match command {
@@ -52,14 +62,7 @@ pub async fn run(db: &Db, command: UserCommand) -> anyhow::Result<String> {
                     None => e.into(),
                 }
             })?;
-            crate::storage::audit::record(
-                &mut conn,
-                "shell",
-                "user.create",
-                &username,
-                serde_json::json!({ "role": role }),
-            )
-            .await?;
+            note(&mut conn, "user.create", &username, serde_json::json!({ "role": role })).await?;
             Ok(if generated {
                 format!("user {username} ({role}) added; password {p} (shown this once)")
             } else {
@@ -72,14 +75,7 @@ pub async fn run(db: &Db, command: UserCommand) -> anyhow::Result<String> {
             if accounts::set_password(&mut conn, &username, &hash).await?.is_none() {
                 anyhow::bail!("no user {username:?}");
             }
-            crate::storage::audit::record(
-                &mut conn,
-                "shell",
-                "user.update",
-                &username,
-                serde_json::json!({ "password_changed": true }),
-            )
-            .await?;
+            note(&mut conn, "user.update", &username, serde_json::json!({ "password_changed": true })).await?;
             Ok(if generated {
                 format!("user {username}: new password {p} (shown this once); their sessions have ended")
             } else {
@@ -88,8 +84,7 @@ pub async fn run(db: &Db, command: UserCommand) -> anyhow::Result<String> {
         }
         UserCommand::Remove { username } => match accounts::delete_user(&mut conn, &username).await {
             Ok(true) => {
-                crate::storage::audit::record(&mut conn, "shell", "user.delete", &username, serde_json::json!({}))
-                    .await?;
+                note(&mut conn, "user.delete", &username, serde_json::json!({})).await?;
                 Ok(format!("user {username} removed"))
             }
             Ok(false) => anyhow::bail!("no user {username:?}"),
