@@ -50,8 +50,8 @@ fn read_config(path: &Path) -> Result<Config, ModelError> {
         )));
     }
     let config: Config = serde_json::from_value(value).map_err(|e| wrong(format!("config.txt: {e}")))?;
-    if !(8..=512).contains(&config.input_size) || !(config.context.is_finite() && (0.5..=4.0).contains(&config.context))
-    {
+    let in_range = (8..=512).contains(&config.input_size) && (0.5..=4.0).contains(&config.context);
+    if !in_range {
         return Err(wrong(format!(
             "config.txt: input_size {} or context {} is out of range",
             config.input_size, config.context

@@ -64,12 +64,14 @@ fn hull(points: &[[f64; 2]]) -> Vec<[f64; 2]> {
     lower
 }
 
+/// A rectangle around the hull: (area, centre, e, n, extent along e, extent along n).
+type Candidate = (f64, [f64; 2], [f64; 2], [f64; 2], f64, f64);
+
 impl Window {
     /// The space's minimum-area rectangle (one of its sides lies on a hull edge), times `context`.
     pub fn of(polygon: &Polygon, context: f64) -> Window {
         let h = hull(polygon.points());
-        // (area, centre, e, n, extent along e, extent along n)
-        let mut best: Option<(f64, [f64; 2], [f64; 2], [f64; 2], f64, f64)> = None;
+        let mut best: Option<Candidate> = None;
         for i in 0..h.len() {
             let edge = sub(h[(i + 1) % h.len()], h[i]);
             let length = edge[0].hypot(edge[1]);

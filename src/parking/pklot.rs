@@ -98,10 +98,7 @@ fn number(node: Node, name: &str) -> Result<f64, String> {
 /// The contour when it is a valid polygon, else the rotated rectangle; the contour's own problem
 /// is the one reported when neither will do.
 fn shape<'a, 'i>(space: Node<'a, 'i>) -> Result<Polygon, (Node<'a, 'i>, String)> {
-    let contour = match child(space, "contour") {
-        Some(c) => Some((c, contour_polygon(c))),
-        None => None,
-    };
+    let contour = child(space, "contour").map(|c| (c, contour_polygon(c)));
     if let Some((_, Ok(p))) = &contour {
         return Ok(p.clone());
     }
