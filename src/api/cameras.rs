@@ -15,7 +15,6 @@ use crate::auth::Principal;
 use crate::camera::archive::Forget;
 use crate::camera::feed::CameraLive;
 use crate::camera::id::CameraId;
-use crate::camera::network::NetworkPolicy;
 use crate::camera::registry::{new_token, token_digest};
 use crate::camera::source::redact_url;
 use crate::camera::source::CameraSource;
@@ -114,8 +113,9 @@ async fn check_source(state: &AppState, source: &CameraSource) -> Result<(), Api
         CameraSource::Mjpeg { url } | CameraSource::Snapshot { url, .. } => url,
         CameraSource::Push {} => return Ok(()),
     };
-    let policy = NetworkPolicy::new(&state.config.capture.allowed_networks).map_err(ApiError::Internal)?;
-    policy
+    state
+        .cameras
+        .network()
         .check_name(url)
         .await
         .map_err(|e| ApiError::bad("forbidden_address", format!("url {}: {e}", redact_url(url))))

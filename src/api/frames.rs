@@ -31,9 +31,7 @@ pub struct FrameAccepted {
 
 /// The token a board presents: `Authorization: Bearer <token>`.
 fn bearer(req: &HttpRequest) -> Option<String> {
-    let value = req.headers().get("authorization")?.to_str().ok()?;
-    let (scheme, token) = value.trim().split_once(' ')?;
-    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim().to_string())
+    crate::auth::bearer(req.headers())
 }
 
 fn authorize(state: &AppState, camera: &str, token: Option<&str>) -> Result<(), ApiError> {

@@ -70,24 +70,6 @@ impl Modify for Security {
             ),
         );
         let policy = super::routes::policy();
-        let unauthorized = || {
-            ResponseBuilder::new()
-                .description("not signed in, or the token or session is not valid")
-                .content(
-                    "application/json",
-                    ContentBuilder::new().schema(Some(Ref::from_schema_name("ErrorBody"))).build(),
-                )
-                .build()
-        };
-        let forbidden = || {
-            ResponseBuilder::new()
-                .description("the caller's role is too low, or the request came from another site")
-                .content(
-                    "application/json",
-                    ContentBuilder::new().schema(Some(Ref::from_schema_name("ErrorBody"))).build(),
-                )
-                .build()
-        };
         for (path, item) in openapi.paths.paths.iter_mut() {
             use actix_web::http::Method;
             let ops = [
@@ -122,13 +104,25 @@ impl Modify for Security {
                         ]);
                         let ext = ExtensionsBuilder::new().add("x-required-role", role.as_str()).build();
                         op.extensions.get_or_insert_with(Default::default).merge(ext);
-                        op.responses.responses.entry("401".into()).or_insert_with(|| unauthorized().into());
-                        op.responses.responses.entry("403".into()).or_insert_with(|| forbidden().into());
+                        op.responses.responses.entry("401".into()).or_insert_with(|| {
+                            error_body("not signed in, or the token or session is not valid").into()
+                        });
+                        op.responses.responses.entry("403".into()).or_insert_with(|| {
+                            error_body("the caller's role is too low, or the request came from another site").into()
+                        });
                     }
                 }
             }
         }
     }
+}
+
+/// An error answer with its description: the `{"error", "detail"}` body every error has.
+fn error_body(description: &str) -> utoipa::openapi::Response {
+    ResponseBuilder::new()
+        .description(description)
+        .content("application/json", ContentBuilder::new().schema(Some(Ref::from_schema_name("ErrorBody"))).build())
+        .build()
 }
 
 /// Answers every route can give, added in one place rather than on each handler: a body that is
@@ -137,15 +131,6 @@ struct CommonResponses;
 
 impl Modify for CommonResponses {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
-        let error = |description: &str| {
-            ResponseBuilder::new()
-                .description(description)
-                .content(
-                    "application/json",
-                    ContentBuilder::new().schema(Some(Ref::from_schema_name("ErrorBody"))).build(),
-                )
-                .build()
-        };
         for (path, item) in openapi.paths.paths.iter_mut() {
             let ops = [&mut item.get, &mut item.put, &mut item.post, &mut item.patch, &mut item.delete];
             for op in ops.into_iter().flatten() {
@@ -153,16 +138,16 @@ impl Modify for CommonResponses {
                 if op.request_body.is_some() {
                     responses
                         .entry("413".into())
-                        .or_insert_with(|| error("the body is over the configured limit").into());
+                        .or_insert_with(|| error_body("the body is over the configured limit").into());
                     responses
                         .entry("415".into())
-                        .or_insert_with(|| error("the body's Content-Type is not the one expected").into());
-                    responses.entry("400".into()).or_insert_with(|| error("the body is malformed").into());
+                        .or_insert_with(|| error_body("the body's Content-Type is not the one expected").into());
+                    responses.entry("400".into()).or_insert_with(|| error_body("the body is malformed").into());
                 }
                 if path.starts_with("/api/") && path != "/api/openapi.json" {
                     responses
                         .entry("503".into())
-                        .or_insert_with(|| error("the database cannot be reached; nothing changed").into());
+                        .or_insert_with(|| error_body("the database cannot be reached; nothing changed").into());
                 }
             }
         }

@@ -123,16 +123,17 @@ pub async fn remove(
     let id = id.into_inner();
     let row = {
         let mut conn = state.db.conn().await?;
-        let declared =
-            accounts::list_tokens(&mut conn).await?.into_iter().find(|t| t.id == id).is_some_and(|t| t.declared);
-        if declared {
-            return Err(ApiError::Conflict(format!(
-                "token {id} is declared in the configuration (auth.tokens): remove it there, or replace its file"
-            )));
+        match accounts::delete_token(&mut conn, id).await? {
+            Some(row) => row,
+            // Not deleted: a declared token, or none at all.
+            None if accounts::token_exists(&mut conn, id).await? => {
+                return Err(ApiError::Conflict(format!(
+                    "token {id} is declared in the configuration (auth.tokens): remove it there, or replace its file"
+                )))
+            }
+            None => return Err(ApiError::NotFound(format!("no token with id {id}"))),
         }
-        accounts::delete_token(&mut conn, id).await?
     };
-    let Some(row) = row else { return Err(ApiError::NotFound(format!("no token with id {id}"))) };
     auth.revoke(Revoked::Token(id));
     note(&state, &who, "token.delete", id, json!({ "name": row.name })).await;
     Ok(HttpResponse::NoContent().finish())

@@ -40,6 +40,16 @@ impl Default for AuthConfig {
 }
 
 impl AuthConfig {
+    /// `session_idle_timeout_s` as a duration (the guard and the sweep judge by the same one).
+    pub fn session_idle(&self) -> chrono::Duration {
+        seconds(self.session_idle_timeout_s)
+    }
+
+    /// `session_lifetime_s` as a duration.
+    pub fn session_lifetime(&self) -> chrono::Duration {
+        seconds(self.session_lifetime_s)
+    }
+
     pub fn check(&self) -> Result<(), String> {
         if self.session_idle_timeout_s == 0 || self.session_lifetime_s == 0 {
             return Err("auth.session_idle_timeout_s and auth.session_lifetime_s must be at least 1".into());
@@ -51,6 +61,11 @@ impl AuthConfig {
         }
         Ok(())
     }
+}
+
+/// Seconds as a duration; beyond what a duration holds, the longest one.
+fn seconds(s: u64) -> chrono::Duration {
+    chrono::Duration::seconds(s.min(i64::MAX as u64 / 1000) as i64)
 }
 
 /// An API token whose secret is in a file.

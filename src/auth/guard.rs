@@ -59,7 +59,7 @@ pub async fn guard(
     let principal = if !auth.enabled() {
         Principal { name: "anonymous".into(), role: Role::Admin, kind: PrincipalKind::Open }
     } else {
-        let Some(credential) = Auth::credential(req.headers()) else {
+        let Some(credential) = Auth::credential(&req) else {
             return Ok(refuse(
                 req,
                 S::UNAUTHORIZED,

@@ -62,6 +62,14 @@ impl FromStr for Role {
     }
 }
 
+/// The token of `Authorization: Bearer <token>`: an API token, or a camera's device token on
+/// the push routes.
+pub fn bearer(headers: &actix_web::http::header::HeaderMap) -> Option<String> {
+    let value = headers.get("authorization")?.to_str().ok()?;
+    let (scheme, token) = value.trim().split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim().to_string())
+}
+
 /// What a route needs from its caller.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Access {

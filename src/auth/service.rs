@@ -6,7 +6,7 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use actix_web::http::header::HeaderMap;
+use actix_web::dev::ServiceRequest;
 use chrono::Utc;
 use parking_lot::RwLock;
 use tokio::sync::broadcast;
@@ -64,25 +64,15 @@ impl Auth {
         &self.dummy_hash
     }
 
-    /// The credential a request carries: `Authorization: Bearer <token>`, else the session cookie.
-    pub fn credential(headers: &HeaderMap) -> Option<Credential> {
-        if let Some(value) = headers.get("authorization").and_then(|v| v.to_str().ok()) {
-            let (scheme, token) = value.trim().split_once(' ')?;
-            let token = token.trim();
-            return (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty())
-                .then(|| Credential::Token(secret::digest(token)));
+    /// The credential a request carries: `Authorization: Bearer <token>`, else the session
+    /// cookie. A request with an `Authorization` header is judged by it alone.
+    pub fn credential(req: &ServiceRequest) -> Option<Credential> {
+        if req.headers().contains_key("authorization") {
+            let token = super::bearer(req.headers()).filter(|t| !t.is_empty())?;
+            return Some(Credential::Token(secret::digest(&token)));
         }
-        for cookie_header in headers.get_all("cookie") {
-            let Ok(text) = cookie_header.to_str() else { continue };
-            for pair in text.split(';') {
-                if let Some((name, value)) = pair.trim().split_once('=') {
-                    if name == SESSION_COOKIE && !value.is_empty() {
-                        return Some(Credential::Session(secret::digest(value)));
-                    }
-                }
-            }
-        }
-        None
+        let cookie = req.cookie(SESSION_COOKIE)?;
+        (!cookie.value().is_empty()).then(|| Credential::Session(secret::digest(cookie.value())))
     }
 
     /// The caller a credential names, or none when it is unknown, expired or revoked.
@@ -127,9 +117,8 @@ impl Auth {
         let mut conn = self.db.conn().await?;
         let Some(s) = accounts::get_session(&mut conn, digest).await? else { return Ok(None) };
         let now = Utc::now();
-        let seconds = |s: u64| chrono::Duration::seconds(s.min(i64::MAX as u64 / 1000) as i64);
-        let expired = now - s.last_seen_at >= seconds(self.config.session_idle_timeout_s)
-            || now - s.created_at >= seconds(self.config.session_lifetime_s)
+        let expired = now - s.last_seen_at >= self.config.session_idle()
+            || now - s.created_at >= self.config.session_lifetime()
             || s.created_at < s.user.password_changed_at;
         if expired {
             accounts::delete_session(&mut conn, digest).await?;

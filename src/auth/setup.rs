@@ -95,7 +95,7 @@ pub async fn declare_tokens(db: &Db, config: &AuthConfig) -> Result<usize, Setup
 
 /// Deletes ended sessions now and then (they are refused anyway; this keeps the table small).
 pub fn sweep_sessions(db: Db, config: &AuthConfig) {
-    let (idle, life) = (config.session_idle_timeout_s, config.session_lifetime_s);
+    let (idle, life) = (config.session_idle(), config.session_lifetime());
     actix_web::rt::spawn(async move {
         let mut tick = actix_web::rt::time::interval(Duration::from_secs(600));
         loop {

@@ -131,6 +131,11 @@ impl Cameras {
         }
     }
 
+    /// Where the cameras may be reached (`capture.allowed_networks`, parsed at start).
+    pub fn network(&self) -> &super::network::NetworkPolicy {
+        &self.settings.network
+    }
+
     pub fn feed(&self, id: &str) -> Option<Arc<CameraFeed>> {
         self.entries.read().get(id).map(|e| e.feed.clone())
     }

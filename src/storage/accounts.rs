@@ -102,21 +102,22 @@ impl From<diesel::result::Error> for UserChangeError {
     }
 }
 
-async fn other_admins(conn: &mut Conn, name: &str) -> Result<i64, diesel::result::Error> {
-    // Locks the admins' rows, so concurrent changes to admins take turns.
+/// Refuses a change that takes `name` out of the admins when it is the only one. Locks the
+/// admins' rows, so concurrent changes to admins take turns.
+async fn refuse_last_admin(conn: &mut Conn, name: &str) -> Result<(), UserChangeError> {
     let admins: Vec<String> =
         users::table.filter(users::role.eq("admin")).select(users::username).for_update().load(conn).await?;
-    Ok(admins.iter().filter(|a| a.as_str() != name).count() as i64)
+    if admins == [name] {
+        return Err(UserChangeError::LastAdmin(name.to_string()));
+    }
+    Ok(())
 }
 
 pub async fn set_role(conn: &mut Conn, name: &str, role: &str) -> Result<Option<UserRow>, UserChangeError> {
     let (name, role) = (name.to_string(), role.to_string());
     conn.transaction::<_, UserChangeError, _>(async move |conn| {
-        if role != "admin" && other_admins(conn, &name).await? == 0 {
-            let is_admin = users::table.find(&name).select(users::role).first::<String>(conn).await.optional()?;
-            if is_admin.as_deref() == Some("admin") {
-                return Err(UserChangeError::LastAdmin(name));
-            }
+        if role != "admin" {
+            refuse_last_admin(conn, &name).await?;
         }
         Ok(diesel::update(users::table.find(&name))
             .set(users::role.eq(&role))
@@ -132,12 +133,7 @@ pub async fn set_role(conn: &mut Conn, name: &str, role: &str) -> Result<Option<
 pub async fn delete_user(conn: &mut Conn, name: &str) -> Result<bool, UserChangeError> {
     let name = name.to_string();
     conn.transaction::<_, UserChangeError, _>(async move |conn| {
-        if other_admins(conn, &name).await? == 0 {
-            let role = users::table.find(&name).select(users::role).first::<String>(conn).await.optional()?;
-            if role.as_deref() == Some("admin") {
-                return Err(UserChangeError::LastAdmin(name));
-            }
-        }
+        refuse_last_admin(conn, &name).await?;
         Ok(diesel::delete(users::table.find(&name)).execute(conn).await? == 1)
     })
     .await
@@ -176,10 +172,15 @@ pub async fn delete_session(conn: &mut Conn, digest: &str) -> Result<(), DbError
 }
 
 /// Sessions past either limit are deleted (they are refused anyway; this keeps the table small).
-pub async fn delete_expired_sessions(conn: &mut Conn, idle_s: u64, lifetime_s: u64) -> Result<usize, DbError> {
+pub async fn delete_expired_sessions(
+    conn: &mut Conn,
+    idle: chrono::Duration,
+    lifetime: chrono::Duration,
+) -> Result<usize, DbError> {
     let now = Utc::now();
-    let idle = now - chrono::Duration::seconds(idle_s.min(i64::MAX as u64 / 1000) as i64);
-    let life = now - chrono::Duration::seconds(lifetime_s.min(i64::MAX as u64 / 1000) as i64);
+    // A limit longer than the calendar reaches back ends no session.
+    let before = |d: chrono::Duration| now.checked_sub_signed(d).unwrap_or(DateTime::<Utc>::MIN_UTC);
+    let (idle, life) = (before(idle), before(lifetime));
     Ok(diesel::delete(
         auth_sessions::table.filter(auth_sessions::last_seen_at.lt(idle).or(auth_sessions::created_at.lt(life))),
     )
@@ -248,12 +249,17 @@ pub async fn delete_undeclared(conn: &mut Conn, keep: &[String]) -> Result<usize
         .await?)
 }
 
+/// Deletes a token made through the API; a declared one stays (the configuration owns it).
 pub async fn delete_token(conn: &mut Conn, id: i64) -> Result<Option<TokenRow>, DbError> {
-    Ok(diesel::delete(api_tokens::table.find(id))
+    Ok(diesel::delete(api_tokens::table.find(id).filter(api_tokens::declared.eq(false)))
         .returning(TokenRow::as_returning())
         .get_result(conn)
         .await
         .optional()?)
+}
+
+pub async fn token_exists(conn: &mut Conn, id: i64) -> Result<bool, DbError> {
+    Ok(diesel::select(diesel::dsl::exists(api_tokens::table.find(id))).get_result(conn).await?)
 }
 
 pub async fn touch_token(conn: &mut Conn, id: i64) -> Result<(), DbError> {
