@@ -120,6 +120,9 @@ pub struct DetectConfig {
     pub max_detections: usize,
     /// Which of the model's classes are vehicles (names the model lacks are ignored).
     pub classes: Vec<String>,
+    /// The longest one analysis may wait for the models; past it the analysis fails and says so
+    /// (a wedged worker must not stop a camera's analyses for ever).
+    pub timeout_s: f64,
 }
 
 impl Default for DetectConfig {
@@ -142,6 +145,7 @@ impl Default for DetectConfig {
             iou: p.iou,
             max_detections: p.max_detections,
             classes: p.classes,
+            timeout_s: 30.0,
         }
     }
 }
@@ -160,6 +164,9 @@ impl DetectConfig {
                 self.max_interval_s
             ));
         }
+        if !seconds(self.timeout_s) {
+            return Err(format!("detect.timeout_s must be between 0.05 and 86400, got {}", self.timeout_s));
+        }
         if self.workers == 0 || self.batch_size == 0 {
             return Err("detect.workers and detect.batch_size must be at least 1".into());
         }
@@ -174,6 +181,9 @@ impl DetectConfig {
                 "occupancy.stale_after_s must be at least detect.interval_s (and 1 s), got {}",
                 occupancy.stale_after_s
             ));
+        }
+        if occupancy.manual_hold_s.is_some_and(|h| !(h.is_finite() && h > 0.0)) {
+            return Err(format!("occupancy.manual_hold_s must be more than 0 s, got {:?}", occupancy.manual_hold_s));
         }
         occupancy.rule.validate().map_err(|e| format!("occupancy.rule: {e}"))
     }
@@ -201,11 +211,14 @@ pub struct OccupancyConfig {
     /// An analysed camera that delivers no usable frame for this long leaves its spaces
     /// `unknown` until its frames return (an open stay stays open).
     pub stale_after_s: f64,
+    /// A space set by hand keeps that state while the camera shows it unchanged; past this many
+    /// seconds the detector judges it again anyway. None: until its pixels change.
+    pub manual_hold_s: Option<f64>,
 }
 
 impl Default for OccupancyConfig {
     fn default() -> Self {
-        OccupancyConfig { confirm: 3, rule: Default::default(), stale_after_s: 30.0 }
+        OccupancyConfig { confirm: 3, rule: Default::default(), stale_after_s: 30.0, manual_hold_s: None }
     }
 }
 
@@ -221,8 +234,12 @@ pub struct ArchiveConfig {
     pub queue_limit: usize,
     /// Captures older than this are deleted; 0 keeps them regardless of age.
     pub max_age_days: u32,
-    /// Each camera keeps at most this many captures, the newest; 0 means no limit.
+    /// Each camera keeps at most this many captures, the newest; 0 means no limit. Evidence (a
+    /// capture a space change or a stay refers to) does not count.
     pub max_per_camera: u64,
+    /// Evidence is kept at least this long, whatever `max_age_days` says; the evidence of an
+    /// open stay is kept while the stay is open.
+    pub evidence_retention_days: u32,
     /// How often the retention rules are applied.
     pub sweep_interval_s: u64,
 }
@@ -327,6 +344,7 @@ impl Default for ArchiveConfig {
             queue_limit: 256,
             max_age_days: 30,
             max_per_camera: 10_000,
+            evidence_retention_days: 90,
             sweep_interval_s: 600,
         }
     }

@@ -23,6 +23,12 @@ pub struct Metrics {
     pub captures_expired: IntCounter,
     pub detect_seconds: Histogram,
     pub detect_batch_frames: Histogram,
+    /// Detector passes that failed (an error or a panic in the models).
+    pub detect_failures: IntCounter,
+    /// Confirmed changes waiting for the database (it is out), newest per space.
+    pub changes_held: IntGauge,
+    /// Captures the retention sweep could not delete.
+    pub captures_undeletable: IntCounter,
     pub analyses: IntCounterVec,
     /// Per camera, when its latest analysis finished (Unix seconds): how far behind it is.
     pub analysed_at: GaugeVec,
@@ -83,6 +89,16 @@ impl Metrics {
                 .buckets(vec![1.0, 2.0, 4.0, 8.0, 16.0]),
         )
         .expect("static metric definition");
+        let detect_failures = IntCounter::new("detect_failures_total", "Detector passes that failed (error or panic)")
+            .expect("static metric definition");
+        let changes_held = IntGauge::new(
+            "slot_changes_held",
+            "Confirmed space changes held in memory while the database is out, to be stored when it returns",
+        )
+        .expect("static metric definition");
+        let captures_undeletable =
+            IntCounter::new("captures_undeletable_total", "Captures the retention sweep failed to delete and skipped")
+                .expect("static metric definition");
         let analyses = IntCounterVec::new(
             Opts::new("analyses_total", "Camera analyses, by outcome (detected, unchanged, failed)"),
             &["camera", "outcome"],
@@ -100,6 +116,9 @@ impl Metrics {
             Box::new(detect_seconds.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(analysed_at.clone()),
             Box::new(detect_batch_frames.clone()),
+            Box::new(detect_failures.clone()),
+            Box::new(changes_held.clone()),
+            Box::new(captures_undeletable.clone()),
             Box::new(analyses.clone()),
             Box::new(http_requests.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(http_duration.clone()),
@@ -134,6 +153,9 @@ impl Metrics {
             captures_expired,
             detect_seconds,
             detect_batch_frames,
+            detect_failures,
+            changes_held,
+            captures_undeletable,
             analyses,
             analysed_at,
         }

@@ -382,6 +382,9 @@ async fn frames_become_parking_sessions_with_their_evidence() {
     let image = http.get(s.url(&format!("/api/captures/{entry}/image"))).send().await.unwrap();
     assert_eq!(image.status(), 200);
     assert_eq!(image.bytes().await.unwrap().as_ref(), full.as_slice(), "the evidence is the frame that was seen");
+    // The stay began with the frame that first showed the car, not with the analysis that
+    // confirmed it an interval or two later.
+    assert_eq!(common::time(&items[0]["started_at"]), common::time(&capture["taken_at"]), "{capture}");
 
     // The overlay draws the analysed frame with its boxes.
     let res = http.get(s.url("/api/cameras/lot/overlay.jpg")).send().await.unwrap();
@@ -458,4 +461,93 @@ async fn a_camera_gone_dark_leaves_its_spaces_unknown_and_its_stays_open() {
     // Frames again: the spaces take their states from the analyses, in the same stays.
     let after = push_until(&http, &s, &token, &full, "occupied", 39).await;
     assert_eq!(stays(&after), stays(&before), "no stay was split by the outage");
+}
+
+/// A model that fails on purpose (on any batch that holds a dark frame): that camera's analyses
+/// fail and say so (its status, a metric), another camera's frames, batched with them, are still
+/// analysed, and the first camera recovers once its frames are good again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_model_fails_its_own_analyses_and_nothing_else() {
+    let dir = tempfile::tempdir().unwrap();
+    let faulty = dir.path().join("faulty.torchscript");
+    let out = Command::new(root().join(".venv/bin/python"))
+        .arg(root().join("tests/tools/faulty_model.py"))
+        .arg(model("yolov5n.torchscript"))
+        .arg(&faulty)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let (s, http, token) =
+        pushing_lot(&[("SMARTPARK_DETECT__MODEL", faulty.to_str().unwrap()), ("SMARTPARK_DETECT__BATCH_SIZE", "4")])
+            .await;
+    let dark_token = create_push_camera(&http, &s, "dark").await;
+    common::create_slot(&http, &s, "dark", "D1").await;
+    let black = {
+        let img = image::RgbImage::new(1280, 720);
+        let mut out = Vec::new();
+        image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, 90).encode_image(&img).unwrap();
+        out
+    };
+    let full = as_jpeg(&pklot("annotated/sequence4/frames/2013-04-15_07_35_01.png"));
+    // Both cameras push together, so their frames meet in the detector's batches.
+    let failing = eventually(Duration::from_secs(60), "the lot analysed while the dark camera fails", || async {
+        let (st, body) = call(push_frame(&http, &s, "dark", &dark_token, black.clone())).await;
+        assert_eq!(st, 202, "{body}");
+        push(&http, &s, &token, &full).await;
+        tokio::time::sleep(Duration::from_millis(400)).await;
+        let occupied = slots(&http, &s).await.iter().filter(|v| v["state"] == "occupied").count();
+        let dark = common::camera(&http, &s, "dark").await;
+        (occupied >= 39 && dark["analysis_failures"].as_u64() > Some(1)).then_some(dark)
+    })
+    .await;
+    assert!(failing["analysis_error"].as_str().unwrap().contains("faulty model: a dark frame"), "{failing}");
+    let metrics = http.get(s.url("/metrics")).send().await.unwrap().text().await.unwrap();
+    let failures: f64 = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("smartpark_detect_failures_total "))
+        .and_then(|v| v.parse().ok())
+        .expect("the failure metric");
+    assert!(failures >= 2.0, "{metrics}");
+    assert!(metrics.contains("smartpark_analyses_total{camera=\"dark\",outcome=\"failed\"}"), "{metrics}");
+
+    // The fault stops: the same detector workers analyse the camera again.
+    let recovered = eventually(Duration::from_secs(60), "the dark camera analysed again", || async {
+        let (st, body) = call(push_frame(&http, &s, "dark", &dark_token, full.clone())).await;
+        assert_eq!(st, 202, "{body}");
+        tokio::time::sleep(Duration::from_millis(400)).await;
+        let dark = common::camera(&http, &s, "dark").await;
+        dark["analysis_error"].is_null().then_some(dark)
+    })
+    .await;
+    let metrics = http.get(s.url("/metrics")).send().await.unwrap().text().await.unwrap();
+    assert!(metrics.contains("smartpark_analyses_total{camera=\"dark\",outcome=\"detected\"}"), "{recovered} {metrics}");
+}
+
+/// An operator's correction holds while the camera shows the same scene, and the detector
+/// judges the space again once its pixels change.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_correction_by_hand_holds_until_the_space_changes() {
+    let (s, http, token) = pushing_lot(&[]).await;
+    let full = as_jpeg(&pklot("annotated/sequence4/frames/2013-04-15_07_35_01.png"));
+    let all = push_until(&http, &s, &token, &full, "occupied", 39).await;
+    let space = all.iter().find(|v| v["state"] == "occupied").unwrap()["id"].as_i64().unwrap();
+    assert_eq!(all.iter().find(|v| v["id"] == space).unwrap()["source"], "detector");
+
+    let corrected = common::set_state(&http, &s, space, "free").await;
+    assert_eq!((corrected["source"].as_str(), corrected["actor"].as_str()), (Some("manual"), Some("token:tests")));
+    // Many analyses of the same scene (confirm is 2): the correction stands.
+    for _ in 0..12 {
+        push(&http, &s, &token, &full).await;
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    let (_, now) = call(http.get(s.url(&format!("/api/slots/{space}")))).await;
+    assert_eq!((now["state"].as_str(), now["source"].as_str()), (Some("free"), Some("manual")), "{now}");
+
+    // The car leaves (the space is free: nothing to record), then one parks again: the detector
+    // sees the change and takes the space back.
+    let empty = std::fs::read(pklot("annotated/sequence0/frames/2013-02-24_10_05_04.jpg")).unwrap();
+    push_until(&http, &s, &token, &empty, "free", 38).await;
+    let back = push_until(&http, &s, &token, &full, "occupied", 39).await;
+    let after = back.iter().find(|v| v["id"] == space).unwrap();
+    assert_eq!((after["state"].as_str(), after["source"].as_str()), (Some("occupied"), Some("detector")), "{after}");
 }

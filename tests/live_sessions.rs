@@ -172,9 +172,12 @@ async fn sensor_observations_carry_their_time_and_confidence() {
     let older = (at - chrono::Duration::milliseconds(10)).to_rfc3339();
     let (code, res) = call(obs(serde_json::json!({"state": "free", "observed_at": older}))).await;
     assert_eq!(code, 409, "an observation older than the current state is refused: {res}");
-    let future = (Utc::now() + chrono::Duration::hours(1)).to_rfc3339();
-    let (code, _) = call(obs(serde_json::json!({"state": "free", "observed_at": future}))).await;
-    assert_eq!(code, 400);
+    for ahead in [chrono::Duration::hours(1), chrono::Duration::seconds(30)] {
+        let future = (Utc::now() + ahead).to_rfc3339();
+        let (code, res) = call(obs(serde_json::json!({"state": "free", "observed_at": future}))).await;
+        assert_eq!(code, 400, "{ahead}: {res}");
+        assert_eq!(res["error"], "invalid_time");
+    }
     let (code, _) = call(obs(serde_json::json!({"state": "free", "confidence": 1.5}))).await;
     assert_eq!(code, 400);
     let (_, slot_now) = call(http.get(s.url(&format!("/api/slots/{slot}")))).await;
@@ -186,8 +189,19 @@ async fn sensor_observations_carry_their_time_and_confidence() {
     assert_eq!(res["slot"]["session_id"], session["id"]);
     let (_, res) = call(obs(serde_json::json!({"state": "free"}))).await;
     assert!(res["slot"]["session_id"].is_null());
+    assert_eq!((res["slot"]["source"].as_str(), res["slot"]["actor"].as_str()), (Some("sensor"), Some("token:tests")));
     let (_, closed) = call(http.get(s.url(&format!("/api/sessions/{}", session["id"])))).await;
     assert_eq!(time(&closed["ended_at"]), time(&res["slot"]["since"]));
+
+    // Within the small tolerance for clocks, a time ahead counts as now: the space's state never
+    // begins in the future, so the next change (by hand, now) is not refused as older.
+    let ahead = (Utc::now() + chrono::Duration::milliseconds(1500)).to_rfc3339();
+    let (code, res) = call(obs(serde_json::json!({"state": "occupied", "observed_at": ahead}))).await;
+    assert_eq!(code, 200, "{res}");
+    assert!(time(&res["slot"]["since"]) <= Utc::now(), "{res}");
+    let by_hand = set_state(&http, &s, slot, "free").await;
+    assert_eq!(by_hand["state"], "free");
+    assert_eq!((by_hand["source"].as_str(), by_hand["actor"].as_str()), (Some("manual"), Some("token:tests")));
 }
 
 #[tokio::test]

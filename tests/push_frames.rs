@@ -279,3 +279,82 @@ async fn captures_older_than_the_retention_age_are_deleted() {
     assert!(!image.exists(), "the aged image is deleted with its row");
     assert!(s.data_dir.join("images").join(young["storage_key"].as_str().unwrap()).exists());
 }
+
+/// Evidence is not a routine frame: the captures a stay or a space change refers to do not count
+/// against the per-camera limit, outlive `max_age_days` for `evidence_retention_days`, and the
+/// entry capture of a stay still open is kept however old. Routine frames around them go.
+#[tokio::test]
+async fn evidence_outlives_the_routine_frames_around_it() {
+    // No retention while the captures are made and aged; the limits come with a restart.
+    let mut s =
+        Server::start_with(&[("SMARTPARK_ARCHIVE__MAX_AGE_DAYS", "0"), ("SMARTPARK_ARCHIVE__MAX_PER_CAMERA", "0")]);
+    let http = client();
+    let token = create_push_camera(&http, &s, "door").await;
+    let frames = jpeg_files();
+    for i in 0..6 {
+        let f = &frames[i % frames.len()];
+        let (st, body) = call(push_frame(&http, &s, "door", &token, f.clone())).await;
+        assert_eq!(st, 202, "{body}");
+    }
+    let mut items = eventually(Duration::from_secs(20), "six captures", || async {
+        let page = captures(&http, &s, "camera=door&limit=10").await;
+        let items = page["items"].as_array().unwrap().clone();
+        (items.len() == 6).then_some(items)
+    })
+    .await;
+    items.reverse(); // oldest first
+    let id = |i: usize| items[i]["id"].as_i64().unwrap();
+    let slot = common::create_slot(&http, &s, "door", "D1").await;
+    let stay = common::set_state(&http, &s, slot, "occupied").await;
+
+    use diesel_async::RunQueryDsl;
+    let db = smartpark::storage::db::Db::connect(&s.database_url(), 1, Duration::from_secs(5)).unwrap();
+    let mut conn = db.conn().await.unwrap();
+    let sql = |q: &str| diesel::sql_query(q.to_string());
+    // 0: the open stay's entry, 200 days old. 1: a change's evidence, 40 days old. 2: a
+    // change's evidence, 100 days old. 3: routine, 40 days old. 4, 5: routine, new.
+    for (i, days) in [(0, 200), (1, 40), (2, 100), (3, 40)] {
+        sql(&format!("UPDATE captures SET taken_at = now() - interval '{days} days' WHERE id = {}", id(i)))
+            .execute(&mut conn)
+            .await
+            .unwrap();
+    }
+    sql(&format!("UPDATE parking_sessions SET entry_capture_id = {} WHERE id = {}", id(0), stay["session_id"]))
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    for i in [1, 2] {
+        sql(&format!(
+            "INSERT INTO slot_events (slot_id, at, from_state, to_state, source, capture_id) \
+             VALUES ({slot}, now() - interval '100 days', 'free', 'occupied', 'detector', {})",
+            id(i)
+        ))
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    }
+
+    drop(conn);
+    s.stop();
+    for (k, v) in [
+        ("SMARTPARK_ARCHIVE__MAX_AGE_DAYS", "30"),
+        ("SMARTPARK_ARCHIVE__MAX_PER_CAMERA", "2"),
+        ("SMARTPARK_ARCHIVE__EVIDENCE_RETENTION_DAYS", "90"),
+        ("SMARTPARK_ARCHIVE__SWEEP_INTERVAL_S", "1"),
+    ] {
+        s.set_env(k, v);
+    }
+    s.relaunch();
+    let left = eventually(Duration::from_secs(30), "the sweep to leave four", || async {
+        let page = captures(&http, &s, "camera=door&limit=10").await;
+        let mut left: Vec<i64> = page["items"].as_array().unwrap().iter().map(|c| c["id"].as_i64().unwrap()).collect();
+        left.sort();
+        (left.len() == 4).then_some(left)
+    })
+    .await;
+    assert_eq!(left, vec![id(0), id(1), id(4), id(5)]);
+    for (i, kept) in [(0, true), (1, true), (2, false), (3, false), (4, true), (5, true)] {
+        let image = s.data_dir.join("images").join(items[i]["storage_key"].as_str().unwrap());
+        assert_eq!(image.exists(), kept, "capture {i}");
+    }
+}

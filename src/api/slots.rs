@@ -16,8 +16,9 @@ use crate::parking::geometry::Polygon;
 use crate::parking::slot::Observe;
 use crate::parking::state::{SlotState, SlotView, Source};
 
-/// Observations further ahead than this are refused: the sender's clock is wrong.
-const MAX_CLOCK_SKEW: Duration = Duration::seconds(60);
+/// Observations further ahead than this are refused: the sender's clock is wrong. Within it, an
+/// observation counts as made now (never as a state that begins in the future).
+const MAX_CLOCK_SKEW: Duration = Duration::seconds(2);
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
@@ -114,6 +115,7 @@ pub async fn set_state(
                 capture_id: None,
                 actor: Some(who.actor()),
                 reason: None,
+                reported_time: false,
             },
         )
         .await?;
@@ -168,7 +170,10 @@ pub async fn observe(
     let now = Utc::now();
     let at = body.observed_at.unwrap_or(now);
     if at > now + MAX_CLOCK_SKEW {
-        return Err(ApiError::bad("invalid_time", format!("observed_at {at} is in the future")));
+        return Err(ApiError::bad(
+            "invalid_time",
+            format!("observed_at {at} is in the future (this server's time is {now}); check the sender's clock"),
+        ));
     }
     let observed = state
         .lot
@@ -182,6 +187,7 @@ pub async fn observe(
                 capture_id: None,
                 actor: Some(who.actor()),
                 reason: None,
+                reported_time: body.observed_at.is_some(),
             },
         )
         .await?;

@@ -15,7 +15,7 @@ use super::backoff::Backoff;
 use super::feed::Frame;
 use crate::config::ArchiveConfig;
 use crate::metrics::Metrics;
-use crate::storage::captures;
+use crate::storage::captures::{self, Retention};
 use crate::storage::db::Db;
 use crate::storage::images::ImageStore;
 use crate::storage::models::NewCapture;
@@ -186,24 +186,38 @@ impl Archive {
             return;
         }
         self.sweeping = true;
-        let (db, store) = (self.db.clone(), self.store.clone());
-        let max_age = (self.config.max_age_days > 0).then(|| chrono::Duration::days(self.config.max_age_days.into()));
-        let max_per_camera = self.config.max_per_camera;
-        async move { sweep(db, store, max_age, max_per_camera).await }
+        let (db, store, metrics) = (self.db.clone(), self.store.clone(), self.metrics.clone());
+        let days = |d: u32| chrono::Duration::days(d.into());
+        let now = chrono::Utc::now();
+        let rules = Retention {
+            older_than: (self.config.max_age_days > 0).then(|| now - days(self.config.max_age_days)),
+            per_camera: self.config.max_per_camera,
+            evidence_until: now - days(self.config.evidence_retention_days),
+        };
+        async move { sweep(db, store, rules, metrics).await }
             .into_actor(self)
             .map(|res, act, _| {
                 act.sweeping = false;
                 match res {
-                    Ok(0) => {}
-                    Ok(n) => {
-                        act.metrics.captures_expired.inc_by(n as u64);
-                        tracing::info!(deleted = n, "captures past retention deleted");
+                    Ok(Swept { deleted: 0, skipped: 0 }) => {}
+                    Ok(Swept { deleted, skipped }) => {
+                        act.metrics.captures_expired.inc_by(deleted as u64);
+                        tracing::info!(deleted, skipped, "captures past retention deleted");
                     }
                     Err(e) => tracing::warn!(error = %e, "retention sweep stopped; it runs again later"),
                 }
             })
             .spawn(ctx);
     }
+}
+
+/// Captures one sweep looks at before it stops: a sweep is bounded, and the next one goes on.
+const SWEEP_BATCH: i64 = 500;
+const SWEEP_MAX_BATCHES: usize = 20;
+
+struct Swept {
+    deleted: usize,
+    skipped: usize,
 }
 
 async fn store_one(store: ImageStore, db: Db, camera: String, frame: Arc<Frame>, reason: Reason) -> Outcome {
@@ -237,31 +251,41 @@ async fn store_one(store: ImageStore, db: Db, camera: String, frame: Arc<Frame>,
     }
 }
 
-/// Deletes what the retention rules let go, images first: a row without its image would be a
-/// broken link, an image without its row is only space, and the next sweep will not see it.
-async fn sweep(
-    db: Db,
-    store: ImageStore,
-    max_age: Option<chrono::Duration>,
-    max_per_camera: u64,
-) -> Result<usize, String> {
-    let mut total = 0;
-    loop {
+/// Deletes what the retention rules let go, in bounded batches, images first: a row without its
+/// image would be a broken link, an image without its row is only space. An image the store
+/// will not delete is skipped and counted (its row stays, so the next sweep tries again), and
+/// does not stop the rest; a batch of which nothing could be deleted (the store is out) ends the
+/// sweep.
+async fn sweep(db: Db, store: ImageStore, rules: Retention, metrics: Metrics) -> Result<Swept, String> {
+    let mut swept = Swept { deleted: 0, skipped: 0 };
+    let mut skip: Vec<i64> = Vec::new();
+    for _ in 0..SWEEP_MAX_BATCHES {
         let batch = {
             let mut conn = db.conn().await.map_err(|e| e.to_string())?;
-            captures::expired(&mut conn, max_age, max_per_camera, 500).await.map_err(|e| e.to_string())?
+            captures::expired(&mut conn, &rules, &skip, SWEEP_BATCH).await.map_err(|e| e.to_string())?
         };
         if batch.is_empty() {
-            return Ok(total);
+            break;
         }
         let mut gone = Vec::with_capacity(batch.len());
         for (id, key) in &batch {
-            store.delete(key).await.map_err(|e| format!("deleting {key}: {e}"))?;
-            gone.push(*id);
+            match store.delete(key).await {
+                Ok(()) => gone.push(*id),
+                Err(e) => {
+                    tracing::warn!(capture = id, key, error = %e, "a capture's image could not be deleted; skipped");
+                    metrics.captures_undeletable.inc();
+                    skip.push(*id);
+                }
+            }
+        }
+        swept.skipped = skip.len();
+        if gone.is_empty() {
+            break;
         }
         let mut conn = db.conn().await.map_err(|e| e.to_string())?;
-        total += captures::delete(&mut conn, &gone).await.map_err(|e| e.to_string())?;
+        swept.deleted += captures::delete(&mut conn, &gone).await.map_err(|e| e.to_string())?;
     }
+    Ok(swept)
 }
 
 pub fn hex(bytes: &[u8]) -> String {

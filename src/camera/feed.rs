@@ -58,6 +58,11 @@ pub struct CameraLive {
     pub last_error_at: Option<DateTime<Utc>>,
     /// Clients watching the camera's MJPEG stream through the server.
     pub viewers: usize,
+    /// Analyses of this camera that failed (the models erred or timed out, or a frame would not
+    /// decode) since the server started.
+    pub analysis_failures: u64,
+    /// Why its latest analysis failed; null once one succeeds again.
+    pub analysis_error: Option<String>,
 }
 
 impl Default for CameraLive {
@@ -73,6 +78,8 @@ impl Default for CameraLive {
             last_error: None,
             last_error_at: None,
             viewers: 0,
+            analysis_failures: 0,
+            analysis_error: None,
         }
     }
 }
@@ -125,6 +132,8 @@ struct State {
     recent: VecDeque<Instant>,
     last_error: Option<(String, DateTime<Utc>)>,
     last_kept: Option<Instant>,
+    analysis_failures: u64,
+    analysis_error: Option<String>,
     /// What was last announced, so figures that drift (fps) are re-announced only when they moved.
     announced: Option<CameraStatus>,
 }
@@ -149,6 +158,8 @@ impl CameraFeed {
                 recent: VecDeque::with_capacity(FPS_WINDOW),
                 last_error: None,
                 last_kept: None,
+                analysis_failures: 0,
+                analysis_error: None,
                 announced: None,
             }),
             notify: Box::new(notify),
@@ -254,6 +265,24 @@ impl CameraFeed {
         self.announce();
     }
 
+    /// An analysis of this camera failed: the status says why until one succeeds.
+    pub fn analysis_failed(&self, why: String) {
+        {
+            let mut s = self.state.lock();
+            s.analysis_failures += 1;
+            s.analysis_error = Some(why);
+        }
+        self.announce();
+    }
+
+    /// An analysis of this camera succeeded.
+    pub fn analysed(&self) {
+        let cleared = self.state.lock().analysis_error.take().is_some();
+        if cleared {
+            self.announce();
+        }
+    }
+
     /// Called every few seconds: marks a camera that has sent nothing for `silence` offline, and
     /// re-announces a status whose figures have moved.
     pub fn tick(&self, silence: Duration) {
@@ -294,6 +323,8 @@ impl CameraFeed {
             last_error_at: s.last_error.as_ref().map(|(_, t)| *t),
             // The watch channel counts its receivers; the feed itself holds none.
             viewers: self.frames.receiver_count(),
+            analysis_failures: s.analysis_failures,
+            analysis_error: s.analysis_error.clone(),
         };
         CameraStatus { id: self.id.to_string(), live }
     }

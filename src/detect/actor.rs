@@ -25,6 +25,8 @@ pub enum DetectError {
     Failed(String),
     #[error("the detector is not running")]
     Gone,
+    #[error("no answer from the detector within {0:?}")]
+    Timeout(std::time::Duration),
 }
 
 /// What the models saw in one frame.
@@ -75,42 +77,76 @@ impl Handler<Work> for DetectorActor {
             // Another worker took them with an earlier message.
             return;
         }
-        let frames: Vec<&RgbImage> = jobs.iter().map(|j| j.frame.as_ref()).collect();
-        let mut timings = Timings::default();
-        let mut classifier_timings = ClassifierTimings::default();
-        let result = self.yolo.detect(&frames, &mut timings).map(|boxes| {
-            let asked: Vec<(&RgbImage, &[Polygon])> =
-                jobs.iter().map(|j| (j.frame.as_ref(), j.spaces.as_slice())).collect();
-            // The classifier failing costs its evidence, not the boxes: the spaces are then judged
-            // by the detector alone.
-            let occupied: Vec<Option<Vec<f32>>> =
-                match self.classifier.as_ref().map(|c| c.classify(&asked, &mut classifier_timings)) {
-                    Some(Ok(p)) => p.into_iter().map(Some).collect(),
-                    Some(Err(e)) => {
-                        tracing::error!(error = %e, "the space classifier failed; the boxes decide alone");
-                        vec![None; jobs.len()]
-                    }
-                    None => vec![None; jobs.len()],
-                };
-            boxes.into_iter().zip(occupied).map(|(boxes, occupied)| Seen { boxes, occupied }).collect::<Vec<_>>()
-        });
-        self.metrics.detect_batch_frames.observe(jobs.len() as f64);
-        self.metrics
-            .detect_seconds
-            .observe((timings.total() + classifier_timings.patches + classifier_timings.inference).as_secs_f64());
-        match result {
+        match self.run(&jobs) {
             Ok(all) => {
                 for (job, seen) in jobs.into_iter().zip(all) {
                     let _ = job.reply.send(Ok(seen));
                 }
             }
-            Err(e) => {
-                tracing::error!(error = %e, "detection failed");
+            // One frame may be what the model cannot take: each alone, so that only its own
+            // job fails and the other cameras of the batch are still answered.
+            Err(e) if jobs.len() > 1 => {
+                tracing::warn!(error = %e, frames = jobs.len(), "a batch failed; its frames go through one by one");
                 for job in jobs {
-                    let _ = job.reply.send(Err(DetectError::Failed(e.to_string())));
+                    let result = self.run(std::slice::from_ref(&job)).map(|mut seen| seen.remove(0));
+                    let _ = job.reply.send(result);
+                }
+            }
+            Err(e) => {
+                for job in jobs {
+                    let _ = job.reply.send(Err(e.clone()));
                 }
             }
         }
+    }
+}
+
+impl DetectorActor {
+    /// One pass of the models over `jobs`. A panic inside them (tch panics on some shape and
+    /// device errors) fails these jobs, not the worker: the thread and its models stay, and the
+    /// next jobs run.
+    fn run(&mut self, jobs: &[Job]) -> Result<Vec<Seen>, DetectError> {
+        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.infer(jobs)));
+        let result = match outcome {
+            Ok(result) => result,
+            Err(panic) => {
+                let why = panic
+                    .downcast_ref::<String>()
+                    .map(String::as_str)
+                    .or_else(|| panic.downcast_ref::<&str>().copied())
+                    .unwrap_or("no message");
+                Err(DetectError::Failed(format!("the model panicked: {why}")))
+            }
+        };
+        if let Err(e) = &result {
+            self.metrics.detect_failures.inc();
+            tracing::error!(error = %e, frames = jobs.len(), "detection failed");
+        }
+        result
+    }
+
+    fn infer(&mut self, jobs: &[Job]) -> Result<Vec<Seen>, DetectError> {
+        let frames: Vec<&RgbImage> = jobs.iter().map(|j| j.frame.as_ref()).collect();
+        let mut timings = Timings::default();
+        let mut classifier_timings = ClassifierTimings::default();
+        let boxes = self.yolo.detect(&frames, &mut timings).map_err(|e| DetectError::Failed(e.to_string()))?;
+        let asked: Vec<(&RgbImage, &[Polygon])> = jobs.iter().map(|j| (j.frame.as_ref(), j.spaces.as_slice())).collect();
+        // The classifier failing costs its evidence, not the boxes: the spaces are then judged by
+        // the detector alone.
+        let occupied: Vec<Option<Vec<f32>>> =
+            match self.classifier.as_ref().map(|c| c.classify(&asked, &mut classifier_timings)) {
+                Some(Ok(p)) => p.into_iter().map(Some).collect(),
+                Some(Err(e)) => {
+                    tracing::error!(error = %e, "the space classifier failed; the boxes decide alone");
+                    vec![None; jobs.len()]
+                }
+                None => vec![None; jobs.len()],
+            };
+        self.metrics.detect_batch_frames.observe(jobs.len() as f64);
+        self.metrics
+            .detect_seconds
+            .observe((timings.total() + classifier_timings.patches + classifier_timings.inference).as_secs_f64());
+        Ok(boxes.into_iter().zip(occupied).map(|(boxes, occupied)| Seen { boxes, occupied }).collect())
     }
 }
 
@@ -119,6 +155,7 @@ impl Handler<Work> for DetectorActor {
 pub struct Detector {
     addr: Addr<DetectorActor>,
     queue: Queue,
+    timeout: std::time::Duration,
     /// The vehicle classes the model was found to have.
     pub classes: Arc<Vec<String>>,
 }
@@ -160,7 +197,7 @@ impl Detector {
             let (yolo, classifier) = pool.lock().pop().expect("one model per worker was loaded");
             DetectorActor { yolo, classifier, queue: q.clone(), batch, metrics: metrics.clone() }
         });
-        Ok(Detector { addr, queue, classes })
+        Ok(Detector { addr, queue, timeout: std::time::Duration::from_secs_f64(config.timeout_s), classes })
     }
 
     /// The vehicles in a frame and, with a space classifier, how likely each of `spaces` is
@@ -169,6 +206,10 @@ impl Detector {
         let (reply, rx) = oneshot::channel();
         self.queue.lock().push_back(Job { frame, spaces, reply });
         self.addr.do_send(Work);
-        rx.await.map_err(|_| DetectError::Gone)?
+        // A worker stuck inside libtorch cannot be interrupted; the analysis stops waiting for it.
+        match tokio::time::timeout(self.timeout, rx).await {
+            Ok(answer) => answer.map_err(|_| DetectError::Gone)?,
+            Err(_) => Err(DetectError::Timeout(self.timeout)),
+        }
     }
 }

@@ -116,7 +116,7 @@ pub fn run(
         }
     }
     for (sequence, list) in sequences {
-        let mut looping = CameraLoop::new(detect.motion.clone(), occupancy.confirm);
+        let mut looping: CameraLoop = CameraLoop::new(detect.motion.clone(), occupancy.confirm);
         let mut ids: HashMap<String, i64> = HashMap::new();
         let mut states: HashMap<i64, Option<bool>> = HashMap::new();
         // Intervals since the models last ran, as of the previous analysis.
@@ -153,10 +153,10 @@ pub fn run(
                     let seen = seen.as_ref().expect("just set");
                     counts.model_runs += 1;
                     since_models = Some(0);
-                    looping.conclude(small, &current, &evidence(&polygons, seen, &occupancy.rule))
+                    looping.conclude(small, &current, &evidence(&polygons, seen, &occupancy.rule), &())
                 } else {
                     since_models = elapsed;
-                    looping.unchanged(&current)
+                    looping.unchanged(&current, &())
                 };
                 for change in changes {
                     states.insert(change.slot, Some(change.occupied));

@@ -56,6 +56,9 @@ fn view_from_row(row: SlotRow, session: Option<(i64, DateTime<chrono::Utc>)>) ->
         label: row.label,
         state,
         since: row.since,
+        // An unreadable source is only shown as none: it decides nothing but the hand hold.
+        source: row.source.as_deref().and_then(|s| s.parse().ok()),
+        actor: row.actor,
         polygon,
         session_id: session.map(|(id, _)| id),
         session_started_at: session.map(|(_, t)| t),

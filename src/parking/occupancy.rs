@@ -343,22 +343,24 @@ pub fn polygon_rect_area(poly: &[[f64; 2]], x1: f64, y1: f64, x2: f64, y2: f64) 
 /// Memory across analyses: a space's state changes only when `confirm` consecutive analyses
 /// agree, so one missed detection or one passer-by does not flip it.
 #[derive(Debug, Clone)]
-pub struct Debouncer {
+pub struct Debouncer<T = ()> {
     confirm: usize,
-    /// Per space: the state the recent analyses keep proposing, and how many in a row.
-    pending: HashMap<i64, (bool, usize)>,
+    /// Per space: the state the recent analyses keep proposing, how many in a row, and what
+    /// showed it first (the frame a change is stamped with).
+    pending: HashMap<i64, (bool, usize, T)>,
 }
 
-impl Debouncer {
+impl<T: Clone> Debouncer<T> {
     /// `confirm` 0 is taken as 1: an analysis always counts for itself.
-    pub fn new(confirm: usize) -> Debouncer {
+    pub fn new(confirm: usize) -> Debouncer<T> {
         Debouncer { confirm: confirm.max(1), pending: HashMap::new() }
     }
 
     /// `current` = the state the space has now (Some(true)=occupied, Some(false)=free,
-    /// None=unknown). Returns Some(new_state) exactly when the space should change now (after
-    /// `confirm` agreeing analyses that differ from current); key = the space id.
-    pub fn update(&mut self, key: i64, current: Option<bool>, evidence: &SpaceEvidence) -> Option<bool> {
+    /// None=unknown); `shown` = what this analysis looked at. Returns the new state and what
+    /// first showed it exactly when the space should change now (after `confirm` agreeing
+    /// analyses that differ from current); key = the space id.
+    pub fn update(&mut self, key: i64, current: Option<bool>, evidence: &SpaceEvidence, shown: &T) -> Option<(bool, T)> {
         let seen = evidence.occupied;
         if current == Some(seen) {
             // Agreement with the present state breaks any streak towards the other one.
@@ -366,24 +368,23 @@ impl Debouncer {
             return None;
         }
         let streak = match self.pending.get_mut(&key) {
-            Some((state, count)) if *state == seen => {
+            Some((state, count, _)) if *state == seen => {
                 *count += 1;
                 *count
             }
             _ => {
-                self.pending.insert(key, (seen, 1));
+                self.pending.insert(key, (seen, 1, shown.clone()));
                 1
             }
         };
         if streak >= self.confirm {
-            self.pending.remove(&key);
-            Some(seen)
+            self.pending.remove(&key).map(|(state, _, first)| (state, first))
         } else {
             None
         }
     }
 
-    /// The space was deleted or reshaped: its streak no longer means anything.
+    /// The space was deleted, reshaped or set by hand: its streak no longer means anything.
     pub fn forget(&mut self, key: i64) {
         self.pending.remove(&key);
     }
@@ -548,26 +549,27 @@ mod tests {
     #[test]
     fn debouncer_waits_for_agreeing_analyses() {
         let mut d = Debouncer::new(3);
-        assert_eq!(d.update(7, Some(false), &seen(true)), None);
-        assert_eq!(d.update(7, Some(false), &seen(true)), None);
-        assert_eq!(d.update(7, Some(false), &seen(true)), Some(true));
+        assert_eq!(d.update(7, Some(false), &seen(true), &1), None);
+        assert_eq!(d.update(7, Some(false), &seen(true), &2), None);
+        // The change is stamped with the analysis that first showed it.
+        assert_eq!(d.update(7, Some(false), &seen(true), &3), Some((true, 1)));
         // Once changed, the streak starts again from nothing.
-        assert_eq!(d.update(7, Some(true), &seen(true)), None);
+        assert_eq!(d.update(7, Some(true), &seen(true), &4), None);
         // A glitch in the middle resets the streak.
-        assert_eq!(d.update(7, Some(true), &seen(false)), None);
-        assert_eq!(d.update(7, Some(true), &seen(false)), None);
-        assert_eq!(d.update(7, Some(true), &seen(true)), None);
-        assert_eq!(d.update(7, Some(true), &seen(false)), None);
-        assert_eq!(d.update(7, Some(true), &seen(false)), None);
-        assert_eq!(d.update(7, Some(true), &seen(false)), Some(false));
+        assert_eq!(d.update(7, Some(true), &seen(false), &5), None);
+        assert_eq!(d.update(7, Some(true), &seen(false), &6), None);
+        assert_eq!(d.update(7, Some(true), &seen(true), &7), None);
+        assert_eq!(d.update(7, Some(true), &seen(false), &8), None);
+        assert_eq!(d.update(7, Some(true), &seen(false), &9), None);
+        assert_eq!(d.update(7, Some(true), &seen(false), &10), Some((false, 8)));
         // Spaces are independent; unknown counts as different from both states.
-        assert_eq!(d.update(8, None, &seen(false)), None);
+        assert_eq!(d.update(8, None, &seen(false), &11), None);
         d.forget(8);
-        assert_eq!(d.update(8, None, &seen(false)), None);
-        assert_eq!(d.update(8, None, &seen(false)), None);
-        assert_eq!(d.update(8, None, &seen(false)), Some(false));
+        assert_eq!(d.update(8, None, &seen(false), &12), None);
+        assert_eq!(d.update(8, None, &seen(false), &13), None);
+        assert_eq!(d.update(8, None, &seen(false), &14), Some((false, 12)));
         let mut at_once = Debouncer::new(0);
-        assert_eq!(at_once.update(1, None, &seen(true)), Some(true));
-        assert_eq!(at_once.update(1, Some(true), &seen(true)), None);
+        assert_eq!(at_once.update(1, None, &seen(true), &()), Some((true, ())));
+        assert_eq!(at_once.update(1, Some(true), &seen(true), &()), None);
     }
 }

@@ -27,6 +27,10 @@ pub struct Observe {
     pub actor: Option<String>,
     /// Why, when the source alone does not say.
     pub reason: Option<String>,
+    /// `at` is the reporter's own time for what it saw (a sensor's `observed_at`): one older than
+    /// the space's state is refused rather than moved. Otherwise the change is taken as happening
+    /// now, and a clock that stepped back only keeps it in order.
+    pub reported_time: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -91,13 +95,23 @@ impl Handler<Observe> for SlotActor {
     type Result = AtomicResponse<Self, Result<Observed, SlotError>>;
 
     fn handle(&mut self, msg: Observe, _: &mut Context<Self>) -> Self::Result {
-        let at = to_db_precision(msg.at);
         let current = self.view.clone();
         if msg.state == current.state {
             return AtomicResponse::new(Box::pin(fut::ready(Ok(Observed { view: current, changed: false }))));
         }
+        if msg.source == Source::Detector && current.source == Some(Source::Manual) && msg.at < current.since {
+            // The models judged a frame taken before a person corrected the space: it does not
+            // undo the correction.
+            return AtomicResponse::new(Box::pin(fut::ready(Ok(Observed { view: current, changed: false }))));
+        }
+        // Never ahead of this clock: a state dated in the future would make every later change
+        // look older than it and be refused until the clock caught up.
+        let mut at = to_db_precision(msg.at.min(Utc::now()));
         if at < current.since {
-            return AtomicResponse::new(Box::pin(fut::ready(Err(SlotError::Stale { at, since: current.since }))));
+            if msg.reported_time {
+                return AtomicResponse::new(Box::pin(fut::ready(Err(SlotError::Stale { at, since: current.since }))));
+            }
+            at = current.since;
         }
         let change = Change {
             slot_id: current.id,
@@ -126,6 +140,8 @@ impl Handler<Observe> for SlotActor {
                 let view = SlotView {
                     state: msg.state,
                     since: at,
+                    source: Some(msg.source),
+                    actor: msg.actor.clone(),
                     session_id: open.map(|(id, _)| id),
                     session_started_at: open.map(|(_, t)| t),
                     ..(*act.view).clone()

@@ -59,6 +59,19 @@ pub enum Source {
     Camera,
 }
 
+impl FromStr for Source {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "manual" => Ok(Source::Manual),
+            "sensor" => Ok(Source::Sensor),
+            "detector" => Ok(Source::Detector),
+            "camera" => Ok(Source::Camera),
+            other => Err(format!("unknown source {other:?}")),
+        }
+    }
+}
+
 impl Source {
     pub fn as_str(self) -> &'static str {
         match self {
@@ -79,6 +92,11 @@ pub struct SlotView {
     pub state: SlotState,
     /// When the space entered its current state.
     pub since: DateTime<Utc>,
+    /// Who set the current state: `manual` (by hand, which holds against the detector until the
+    /// camera sees the space change), `sensor`, `detector` or `camera`; null before the first.
+    pub source: Option<Source>,
+    /// The user or token that set it, for a manual change or a sensor report.
+    pub actor: Option<String>,
     pub polygon: Polygon,
     /// The open parking session in this space, if a car is parked there.
     pub session_id: Option<i64>,

@@ -19,7 +19,7 @@ use super::geometry::Polygon;
 use super::lot::Lot;
 use super::occupancy::{assess, VehicleBox};
 use super::slot::Observe;
-use super::state::{SlotState, Source};
+use super::state::{SlotState, SlotView, Source};
 use crate::camera::archive::{Archive, Keep, Reason};
 use crate::camera::feed::Frame;
 use crate::camera::registry::Cameras;
@@ -58,7 +58,9 @@ pub struct Watching {
 }
 
 struct CameraWatch {
-    looping: CameraLoop,
+    looping: CameraLoop<Arc<Frame>>,
+    /// The spaces set by hand whose hold is in the loop, with the time of that change.
+    by_hand: HashMap<i64, DateTime<Utc>>,
     next_due: Instant,
     last_detect: Option<Instant>,
     last_frame: Option<(u64, DateTime<Utc>)>,
@@ -98,6 +100,7 @@ impl Watch {
                 .or_insert_with(|| {
                     Arc::new(tokio::sync::Mutex::new(CameraWatch {
                         looping: CameraLoop::new(s.config.motion.clone(), s.occupancy.confirm),
+                        by_hand: HashMap::new(),
                         next_due: now + stagger(&id, interval),
                         last_detect: None,
                         last_frame: None,
@@ -166,7 +169,8 @@ async fn analyse(s: &Watching, id: &str, w: &mut CameraWatch) {
             s.metrics.analysed_at.with_label_values(&[id]).set(Utc::now().timestamp_millis() as f64 / 1000.0);
         }
     };
-    let Some(frame) = s.cameras.feed(id).and_then(|f| f.latest()) else { return };
+    let Some(feed) = s.cameras.feed(id) else { return };
+    let Some(frame) = feed.latest() else { return };
     let this_frame = (frame.seq, frame.taken_at);
     if w.last_frame == Some(this_frame) {
         return;
@@ -176,29 +180,29 @@ async fn analyse(s: &Watching, id: &str, w: &mut CameraWatch) {
         return;
     }
     w.last_frame = Some(this_frame);
+    let failed = |why: String| {
+        tracing::warn!(camera = id, error = %why, "analysis failed");
+        feed.analysis_failed(why);
+        outcome("failed");
+    };
     let gate_params = s.config.motion.clone();
     let jpeg = frame.jpeg.clone();
-    let decoded = tokio::task::spawn_blocking(move || {
+    let deadline = Instant::now() + Duration::from_secs_f64(s.config.timeout_s);
+    let decoding = tokio::task::spawn_blocking(move || {
         decode(&jpeg).map(|rgb| {
             let small = MotionGate::new(gate_params).shrink(&rgb);
             (rgb, small)
         })
-    })
-    .await;
-    let (rgb, small): (image::RgbImage, GrayImage) = match decoded {
-        Ok(Ok(pair)) => {
+    });
+    let (rgb, small): (image::RgbImage, GrayImage) = match tokio::time::timeout_at(deadline.into(), decoding).await {
+        Ok(Ok(Ok(pair))) => {
             w.last_usable = Instant::now();
             w.unseen = false;
             pair
         }
-        Ok(Err(e)) => {
-            tracing::warn!(camera = id, error = %e, "a frame could not be decoded for analysis");
-            return outcome("failed");
-        }
-        Err(e) => {
-            tracing::error!(camera = id, error = %e, "frame decoding panicked");
-            return outcome("failed");
-        }
+        Ok(Ok(Err(e))) => return failed(format!("the frame could not be decoded: {e}")),
+        Ok(Err(e)) => return failed(format!("decoding the frame panicked: {e}")),
+        Err(_) => return failed(format!("decoding took longer than detect.timeout_s ({} s)", s.config.timeout_s)),
     };
     let regions: Vec<(i64, Polygon)> = spaces.iter().map(|v| (v.id, v.polygon.clone())).collect();
     w.looping.set_spaces(regions, rgb.dimensions());
@@ -210,27 +214,52 @@ async fn analyse(s: &Watching, id: &str, w: &mut CameraWatch) {
             SlotState::Unknown => None,
         })
         .collect();
-    let forced = w.last_detect.is_none_or(|t| t.elapsed() >= Duration::from_secs_f64(s.config.max_interval_s));
+    let hold_ended = hold_corrections(s, w, &spaces, &small);
+    let forced =
+        hold_ended || w.last_detect.is_none_or(|t| t.elapsed() >= Duration::from_secs_f64(s.config.max_interval_s));
     if s.config.motion_gating && !forced && !w.looping.needs_models(&small) {
         outcome("unchanged");
-        let changes = w.looping.unchanged(&current);
-        return record(s, id, &frame, changes).await;
+        feed.analysed();
+        let changes = w.looping.unchanged(&current, &frame);
+        return record(s, id, changes).await;
     }
     let polygons: Arc<Vec<Polygon>> = Arc::new(spaces.iter().map(|v| v.polygon.clone()).collect());
-    let seen = match s.detector.detect(Arc::new(rgb), polygons.clone()).await {
-        Ok(seen) => seen,
-        Err(e) => {
-            tracing::warn!(camera = id, error = %e, "detection failed");
-            return outcome("failed");
-        }
+    let seen = match tokio::time::timeout_at(deadline.into(), s.detector.detect(Arc::new(rgb), polygons.clone())).await
+    {
+        Ok(Ok(seen)) => seen,
+        Ok(Err(e)) => return failed(e.to_string()),
+        Err(_) => return failed(format!("no answer from the detector within detect.timeout_s ({} s)", s.config.timeout_s)),
     };
     outcome("detected");
+    feed.analysed();
     w.last_detect = Some(Instant::now());
     s.sightings.write().insert(id.to_string(), Arc::new(Sighting { frame: frame.clone(), boxes: seen.boxes.clone() }));
     let vehicles: Vec<VehicleBox> = seen.boxes.iter().map(VehicleBox::from).collect();
     let evidence = assess(&polygons, &vehicles, seen.occupied.as_deref(), &s.occupancy.rule);
-    let changes = w.looping.conclude(small, &current, &evidence);
-    record(s, id, &frame, changes).await;
+    let changes = w.looping.conclude(small, &current, &evidence, &frame);
+    record(s, id, changes).await;
+}
+
+/// Spaces set by hand since the last analysis hold that state against the models while this
+/// frame's pixels of them stay (or for `occupancy.manual_hold_s`, counted from the change).
+/// Returns true when a hold's time ran out: the models must look again.
+fn hold_corrections(s: &Watching, w: &mut CameraWatch, spaces: &[Arc<SlotView>], small: &GrayImage) -> bool {
+    let limit = s.occupancy.manual_hold_s.map(Duration::from_secs_f64);
+    let by_hand: Vec<&Arc<SlotView>> =
+        spaces.iter().filter(|v| v.source == Some(Source::Manual) && v.state != SlotState::Unknown).collect();
+    w.by_hand.retain(|id, _| by_hand.iter().any(|v| v.id == *id));
+    for view in by_hand {
+        if w.by_hand.get(&view.id) == Some(&view.since) {
+            continue;
+        }
+        w.by_hand.insert(view.id, view.since);
+        let until = limit.map(|limit| {
+            let age = (Utc::now() - view.since).to_std().unwrap_or_default();
+            Instant::now() + limit.saturating_sub(age)
+        });
+        w.looping.set_by_hand(view.id, view.state == SlotState::Occupied, small, until);
+    }
+    w.looping.expire_holds(Instant::now())
 }
 
 /// A camera that delivers no usable frame cannot say what its spaces hold: they become
@@ -254,12 +283,11 @@ async fn forget(s: &Watching, id: &str, unseen_for: Duration) {
             state: SlotState::Unknown,
             source: Source::Camera,
             confidence: None,
-            // Never before the space's own time: a clock that stepped back must not make the
-            // change refused as older than the state it replaces.
-            at: Utc::now().max(view.since),
+            at: Utc::now(),
             capture_id: None,
             actor: None,
             reason: Some(reason.clone()),
+            reported_time: false,
         };
         if let Err(e) = s.lot.observe(view.id, observation).await {
             tracing::warn!(camera = id, slot = view.id, error = %e, "an unseen space could not be marked unknown");
@@ -267,13 +295,20 @@ async fn forget(s: &Watching, id: &str, unseen_for: Duration) {
     }
 }
 
-/// Tells the slot actors what the analyses agreed on, with the frame kept as evidence.
-async fn record(s: &Watching, id: &str, frame: &Arc<Frame>, changes: Vec<Change>) {
-    if changes.is_empty() {
-        return;
-    }
-    let capture_id = keep_evidence(s, id, frame).await;
+/// Tells the slot actors what the analyses agreed on: each change at the time of the frame that
+/// first showed it, with that frame kept as its evidence.
+async fn record(s: &Watching, id: &str, changes: Vec<Change<Arc<Frame>>>) {
+    let mut kept: HashMap<u64, Option<i64>> = HashMap::new();
     for change in changes {
+        let frame = &change.first;
+        let capture_id = match kept.get(&frame.seq) {
+            Some(c) => *c,
+            None => {
+                let c = keep_evidence(s, id, frame).await;
+                kept.insert(frame.seq, c);
+                c
+            }
+        };
         let observation = Observe {
             state: state_of(Some(change.occupied)),
             source: Source::Detector,
@@ -282,6 +317,7 @@ async fn record(s: &Watching, id: &str, frame: &Arc<Frame>, changes: Vec<Change>
             capture_id,
             actor: None,
             reason: None,
+            reported_time: false,
         };
         if let Err(e) = s.lot.observe(change.slot, observation).await {
             tracing::warn!(camera = id, slot = change.slot, error = %e, "the detector's change was not recorded");

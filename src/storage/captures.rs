@@ -74,29 +74,53 @@ struct Expired {
     storage_key: String,
 }
 
-/// Up to `limit` captures the retention rules let go: older than `max_age`, or beyond the newest
-/// `max_per_camera` of their camera (0 disables a rule).
+/// What the retention rules say, as cut-off times and counts.
+#[derive(Debug, Clone, Copy)]
+pub struct Retention {
+    /// Captures taken before this go (None: kept regardless of age).
+    pub older_than: Option<DateTime<Utc>>,
+    /// Each camera keeps this many routine captures, the newest (0: no limit).
+    pub per_camera: u64,
+    /// Evidence (a capture a space change or a stay refers to) is kept until this, and while
+    /// its stay is open, whatever the rules above say.
+    pub evidence_until: DateTime<Utc>,
+}
+
+/// Up to `limit` captures the retention rules let go, oldest first, leaving out `skip` (those a
+/// sweep already failed to delete). Routine frames count against the per-camera limit; evidence
+/// neither counts nor goes by it, and goes by age only past the evidence cut-off too.
 pub async fn expired(
     conn: &mut Conn,
-    max_age: Option<chrono::Duration>,
-    max_per_camera: u64,
+    rules: &Retention,
+    skip: &[i64],
     limit: i64,
 ) -> Result<Vec<(i64, String)>, DbError> {
-    let cutoff = max_age.map(|a| Utc::now() - a);
-    let per_camera = if max_per_camera == 0 { i64::MAX } else { max_per_camera.min(i64::MAX as u64) as i64 };
+    let per_camera = if rules.per_camera == 0 { i64::MAX } else { rules.per_camera.min(i64::MAX as u64) as i64 };
     let rows: Vec<Expired> = diesel::sql_query(
         "SELECT id, storage_key FROM (
-             SELECT id, storage_key, taken_at,
-                    row_number() OVER (PARTITION BY camera_id ORDER BY taken_at DESC, id DESC) AS rank
-             FROM captures
+             SELECT id, storage_key, taken_at, evidence, open_stay,
+                    row_number() OVER (PARTITION BY camera_id, evidence ORDER BY taken_at DESC, id DESC) AS rank
+             FROM (
+                 SELECT c.id, c.storage_key, c.taken_at, c.camera_id,
+                        EXISTS (SELECT 1 FROM slot_events e WHERE e.capture_id = c.id)
+                        OR EXISTS (SELECT 1 FROM parking_sessions p WHERE p.entry_capture_id = c.id)
+                        OR EXISTS (SELECT 1 FROM parking_sessions p WHERE p.exit_capture_id = c.id) AS evidence,
+                        EXISTS (SELECT 1 FROM parking_sessions p
+                                WHERE p.entry_capture_id = c.id AND p.ended_at IS NULL) AS open_stay
+                 FROM captures c
+             ) marked
          ) ranked
-         WHERE rank > $1 OR taken_at < COALESCE($2, '-infinity'::timestamptz)
+         WHERE NOT open_stay AND id <> ALL($4)
+           AND CASE WHEN evidence THEN taken_at < LEAST(COALESCE($2, '-infinity'::timestamptz), $5)
+                    ELSE rank > $1 OR taken_at < COALESCE($2, '-infinity'::timestamptz) END
          ORDER BY taken_at
          LIMIT $3",
     )
     .bind::<diesel::sql_types::BigInt, _>(per_camera)
-    .bind::<diesel::sql_types::Nullable<diesel::sql_types::Timestamptz>, _>(cutoff)
+    .bind::<diesel::sql_types::Nullable<diesel::sql_types::Timestamptz>, _>(rules.older_than)
     .bind::<diesel::sql_types::BigInt, _>(limit)
+    .bind::<diesel::sql_types::Array<diesel::sql_types::BigInt>, _>(skip)
+    .bind::<diesel::sql_types::Timestamptz, _>(rules.evidence_until)
     .load(conn)
     .await?;
     Ok(rows.into_iter().map(|r| (r.id, r.storage_key)).collect())

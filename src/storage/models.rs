@@ -61,6 +61,8 @@ pub struct SlotRow {
     pub polygon: serde_json::Value,
     pub state: String,
     pub since: DateTime<Utc>,
+    pub source: Option<String>,
+    pub actor: Option<String>,
 }
 
 #[derive(Debug, Insertable)]

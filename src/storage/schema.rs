@@ -97,6 +97,8 @@ diesel::table! {
         state -> Text,
         since -> Timestamptz,
         created_at -> Timestamptz,
+        source -> Nullable<Text>,
+        actor -> Nullable<Text>,
     }
 }
 

@@ -124,7 +124,12 @@ pub async fn record_change(conn: &mut Conn, change: Change) -> Result<Option<(i6
                 .execute(conn)
                 .await?;
             diesel::update(slots::table.find(change.slot_id))
-                .set((slots::state.eq(change.to.as_str()), slots::since.eq(change.at)))
+                .set((
+                    slots::state.eq(change.to.as_str()),
+                    slots::since.eq(change.at),
+                    slots::source.eq(change.source.as_str()),
+                    slots::actor.eq(change.actor.as_deref()),
+                ))
                 .execute(conn)
                 .await?;
             match (change.to, change.open_session) {

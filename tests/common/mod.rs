@@ -203,6 +203,12 @@ impl Server {
         self.launch(self.port);
     }
 
+    /// Sets (or replaces) an environment variable for the next launch.
+    pub fn set_env(&mut self, key: &str, value: &str) {
+        self.env.retain(|(k, _)| k != key);
+        self.env.push((key.to_string(), value.to_string()));
+    }
+
     pub fn restart(&mut self) {
         self.stop();
         self.launch(0);
