@@ -551,3 +551,100 @@ async fn a_correction_by_hand_holds_until_the_space_changes() {
     let after = back.iter().find(|v| v["id"] == space).unwrap();
     assert_eq!((after["state"].as_str(), after["source"].as_str()), (Some("occupied"), Some("detector")), "{after}");
 }
+
+/// PostgreSQL stops for 20 s while the cars leave and others arrive: the changes the camera saw
+/// are held and stored when it returns, with the times of the frames that showed them, so the
+/// stays match what the camera saw, none lost, split or doubled.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_database_outage_loses_no_stay() {
+    use chrono::Utc;
+    let (s, http, token) = pushing_lot(&[]).await;
+    let full = as_jpeg(&pklot("annotated/sequence4/frames/2013-04-15_07_35_01.png"));
+    let empty = std::fs::read(pklot("annotated/sequence0/frames/2013-02-24_10_05_04.jpg")).unwrap();
+    let before = push_until(&http, &s, &token, &full, "occupied", 39).await;
+    let parked: Vec<(i64, i64)> = before
+        .iter()
+        .filter(|v| v["state"] == "occupied")
+        .map(|v| (v["id"].as_i64().unwrap(), v["session_id"].as_i64().unwrap()))
+        .collect();
+
+    let cluster = s.data_dir.join("postgres");
+    let pid_file = std::fs::read_to_string(cluster.join("postmaster.pid")).unwrap();
+    let port = pid_file.lines().nth(3).unwrap().trim().to_string();
+    let out = common::pg_ctl(&cluster, &["stop", "-m", "immediate", "-w"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let down = std::time::Instant::now();
+    let push_for = |frame: Vec<u8>, seconds: u64| {
+        let (http, s, token) = (&http, &s, &token);
+        async move {
+            let until = std::time::Instant::now() + Duration::from_secs(seconds);
+            while std::time::Instant::now() < until {
+                push(http, s, token, &frame).await;
+                tokio::time::sleep(Duration::from_millis(250)).await;
+            }
+        }
+    };
+    let left_at = Utc::now();
+    push_for(empty.clone(), 8).await;
+    let arrived_at = Utc::now();
+    push_for(full.clone(), 8).await;
+    let (st, during) = call(http.get(s.url("/api/slots?camera=lot"))).await;
+    assert_eq!(st, 200, "the last stored lot stays readable");
+    assert!(
+        during.as_array().unwrap().iter().filter(|v| v["state"] == "occupied").count() >= 39,
+        "the dashboards keep the last stored states: {during}"
+    );
+    tokio::time::sleep(Duration::from_secs(20).saturating_sub(down.elapsed())).await;
+    let opts = format!("-p {port} -c listen_addresses=127.0.0.1 -c unix_socket_directories=''");
+    let log = cluster.join("server.log");
+    let out = common::pg_ctl(&cluster, &["start", "-w", "-l", log.to_str().unwrap(), "-o", &opts]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+
+    // The held changes are stored: every parked space is in a new stay.
+    eventually(Duration::from_secs(60), "the held changes stored", || async {
+        push(&http, &s, &token, &full).await;
+        tokio::time::sleep(Duration::from_millis(400)).await;
+        let all = slots(&http, &s).await;
+        parked
+            .iter()
+            .all(|(id, old)| {
+                all.iter().any(|v| {
+                    v["id"] == *id && v["state"] == "occupied" && v["session_id"].as_i64().is_some_and(|n| n != *old)
+                })
+            })
+            .then_some(())
+    })
+    .await;
+
+    use diesel_async::RunQueryDsl;
+    #[derive(diesel::QueryableByName)]
+    struct Stay {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        slot_id: i64,
+        #[diesel(sql_type = diesel::sql_types::Timestamptz)]
+        started_at: chrono::DateTime<Utc>,
+        #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Timestamptz>)]
+        ended_at: Option<chrono::DateTime<Utc>>,
+    }
+    let db = smartpark::storage::db::Db::connect(&s.database_url(), 1, Duration::from_secs(5)).unwrap();
+    let mut conn = db.conn().await.unwrap();
+    let stays: Vec<Stay> =
+        diesel::sql_query("SELECT slot_id, started_at, ended_at FROM parking_sessions ORDER BY slot_id, started_at")
+            .load(&mut conn)
+            .await
+            .unwrap();
+    let slack = chrono::Duration::seconds(3);
+    for (id, _) in &parked {
+        let mine: Vec<&Stay> = stays.iter().filter(|x| x.slot_id == *id).collect();
+        assert_eq!(mine.len(), 2, "space {id}: the stay before and the one after, nothing else");
+        let (old, new) = (mine[0], mine[1]);
+        let ended = old.ended_at.expect("the first stay ended");
+        assert!(ended >= left_at && ended <= left_at + slack, "space {id}: ended {ended}, the cars left at {left_at}");
+        assert!(
+            new.started_at >= arrived_at && new.started_at <= arrived_at + slack,
+            "space {id}: began {}, the cars came at {arrived_at}",
+            new.started_at
+        );
+        assert!(new.ended_at.is_none());
+    }
+}

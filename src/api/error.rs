@@ -116,7 +116,7 @@ impl From<DbError> for ApiError {
                     "the change conflicts with what is stored (a duplicate or a missing reference)".into(),
                 )
             }
-            DbError::Query(ref q) if is_connection_loss(q) => {
+            DbError::Query(_) if e.is_outage() => {
                 tracing::warn!(error = %e, "database connection lost");
                 ApiError::Unavailable("the database connection was lost; nothing changed".into())
             }
@@ -126,14 +126,6 @@ impl From<DbError> for ApiError {
             }
         }
     }
-}
-
-fn is_connection_loss(e: &diesel::result::Error) -> bool {
-    matches!(
-        e,
-        diesel::result::Error::DatabaseError(diesel::result::DatabaseErrorKind::ClosedConnection, _)
-            | diesel::result::Error::BrokenTransactionManager
-    )
 }
 
 impl From<SlotError> for ApiError {

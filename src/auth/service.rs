@@ -22,6 +22,9 @@ pub const SESSION_COOKIE: &str = "smartpark_session";
 /// How long a token's lookup is trusted. Revocations in this process take effect at once; one
 /// made by `smartpark` commands on the database takes at most this long.
 const TOKEN_CACHE_TTL: Duration = Duration::from_secs(10);
+/// While the database is out, a caller verified this recently is still let in: the lot stays
+/// readable as last known, and nothing can be revoked meanwhile (revoking needs the database).
+const OUTAGE_GRACE: Duration = Duration::from_secs(300);
 /// A session's and a token's last use is written at most this often.
 const TOUCH_EVERY: chrono::Duration = chrono::Duration::seconds(60);
 
@@ -33,6 +36,8 @@ pub struct Auth {
     pub limiter: LoginLimiter,
     /// Read on every request by every worker, written every `TOKEN_CACHE_TTL` per token.
     tokens: RwLock<HashMap<String, (Principal, Instant)>>,
+    /// Sessions last verified, read only while the database is out.
+    sessions: RwLock<HashMap<String, (Principal, Instant)>>,
     revocations: broadcast::Sender<Revoked>,
     /// Verified against when the user does not exist, so a wrong name costs what a wrong
     /// password costs.
@@ -47,6 +52,7 @@ impl Auth {
             allowed_origins,
             limiter: LoginLimiter::default(),
             tokens: RwLock::default(),
+            sessions: RwLock::default(),
             revocations: broadcast::channel(256).0,
             dummy_hash: password::hash(&secret::random_password()),
         }
@@ -77,9 +83,30 @@ impl Auth {
 
     /// The caller a credential names, or none when it is unknown, expired or revoked.
     pub async fn authenticate(&self, credential: &Credential) -> Result<Option<Principal>, DbError> {
-        match credential {
-            Credential::Token(digest) => self.token(digest).await,
-            Credential::Session(digest) => self.session(digest).await,
+        let (result, known) = match credential {
+            Credential::Token(digest) => (self.token(digest).await, &self.tokens),
+            Credential::Session(digest) => {
+                let result = self.session(digest).await;
+                if let Ok(Some(p)) = &result {
+                    let mut sessions = self.sessions.write();
+                    // Only what the grace could still use is kept.
+                    sessions.retain(|_, (_, at)| at.elapsed() < OUTAGE_GRACE);
+                    sessions.insert(digest.clone(), (p.clone(), Instant::now()));
+                }
+                (result, &self.sessions)
+            }
+        };
+        match result {
+            Err(e) if e.is_outage() => {
+                let digest = match credential {
+                    Credential::Token(d) | Credential::Session(d) => d,
+                };
+                match known.read().get(digest) {
+                    Some((p, at)) if at.elapsed() < OUTAGE_GRACE => Ok(Some(p.clone())),
+                    _ => Err(e),
+                }
+            }
+            other => other,
         }
     }
 
@@ -135,6 +162,7 @@ impl Auth {
     /// caller to check it again (the others are not disturbed).
     pub fn revoke(&self, what: Revoked) {
         self.tokens.write().clear();
+        self.sessions.write().clear();
         // No receiver (no dashboard open) is not an error.
         let _ = self.revocations.send(what);
     }

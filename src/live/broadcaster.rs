@@ -19,6 +19,8 @@ use crate::storage::stats::DayFigures;
 
 /// Today's figures are re-read this often even when nothing changes (the day rolls over).
 const DAY_REFRESH: Duration = Duration::from_secs(60);
+/// How often the database is asked whether it is there, so dashboards can say when it is not.
+const DATABASE_PROBE: Duration = Duration::from_secs(2);
 /// After a change, today's figures are re-read at most this often.
 const DAY_REFRESH_AFTER_CHANGE: Duration = Duration::from_millis(500);
 
@@ -94,6 +96,8 @@ pub struct Broadcaster {
     day_refresh_scheduled: bool,
     /// A connection whose messages have waited this long is dropped from the fan-out.
     stall_limit: Duration,
+    database_up: bool,
+    probing: bool,
 }
 
 impl Broadcaster {
@@ -109,6 +113,8 @@ impl Broadcaster {
             day: DayFigures::default(),
             day_refresh_scheduled: false,
             stall_limit,
+            database_up: true,
+            probing: false,
         }
     }
 
@@ -150,6 +156,27 @@ impl Broadcaster {
         .spawn(ctx);
     }
 
+    fn probe_database(&mut self, ctx: &mut Context<Self>) {
+        if self.probing {
+            return;
+        }
+        self.probing = true;
+        let db = self.db.clone();
+        async move { tokio::time::timeout(DATABASE_PROBE, db.ping()).await.is_ok_and(|r| r.is_ok()) }
+            .into_actor(self)
+            .map(|up, act, ctx| {
+                act.probing = false;
+                if up != act.database_up {
+                    act.database_up = up;
+                    act.publish(Key::Database, Event::Database { up }.to_frame());
+                    if up {
+                        act.refresh_day(ctx);
+                    }
+                }
+            })
+            .spawn(ctx);
+    }
+
     /// Connections whose outbox has not been taken for too long are written off: their socket
     /// is not being read. They are told to close, which takes effect if they ever read again.
     fn drop_stalled(&mut self) {
@@ -179,6 +206,7 @@ impl Actor for Broadcaster {
         self.refresh_day(ctx);
         ctx.run_interval(DAY_REFRESH, |act, ctx| act.refresh_day(ctx));
         ctx.run_interval(Duration::from_secs(1), |act, _| act.drop_stalled());
+        ctx.run_interval(DATABASE_PROBE, |act, ctx| act.probe_database(ctx));
     }
 }
 
@@ -194,6 +222,7 @@ impl Handler<Subscribe> for Broadcaster {
             slots: views.iter().map(|v| v.as_ref()).collect(),
             stats: &stats,
             cameras: self.cameras.values().collect(),
+            database_up: self.database_up,
         }
         .to_frame();
         self.seq += 1;

@@ -38,6 +38,8 @@ pub enum Event<'a> {
         slots: Vec<&'a SlotView>,
         stats: &'a Stats,
         cameras: Vec<&'a CameraStatus>,
+        /// False while the database cannot be reached: the lot is shown as last stored.
+        database_up: bool,
     },
     Slot {
         slot: &'a SlotView,
@@ -54,6 +56,11 @@ pub enum Event<'a> {
     },
     CameraRemoved {
         id: &'a str,
+    },
+    /// The database became unreachable (the lot shown is the last stored; the camera's changes
+    /// are held) or reachable again.
+    Database {
+        up: bool,
     },
 }
 

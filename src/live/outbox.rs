@@ -13,6 +13,7 @@ pub enum Key {
     Slot(i64),
     Camera(String),
     Stats,
+    Database,
 }
 
 pub struct Outbox {

@@ -62,6 +62,7 @@ fn view_from_row(row: SlotRow, session: Option<(i64, DateTime<chrono::Utc>)>) ->
         polygon,
         session_id: session.map(|(id, _)| id),
         session_started_at: session.map(|(_, t)| t),
+        held: None,
     })
 }
 

@@ -1,7 +1,9 @@
 //! `SlotActor`: one per space. It alone decides the space's state and opens and closes the
 //! parking sessions in it; a change is stored first, then published.
 
+use std::collections::VecDeque;
 use std::sync::Arc;
+use std::time::Duration;
 
 use actix::prelude::*;
 use chrono::{DateTime, Utc};
@@ -69,11 +71,30 @@ pub struct SlotActor {
     board: Arc<SlotBoard>,
     feed: ChangeFeed,
     metrics: Metrics,
+    /// Changes the camera made while the database was out, oldest first, to be stored in order
+    /// with their own times when it returns.
+    held: VecDeque<Observe>,
+    /// Failed attempts to store `held` in a row (the retry waits longer each time).
+    retries: u32,
 }
+
+/// Changes one space holds for the database at most; beyond, the oldest is let go. At one change
+/// per `confirm` analyses this is minutes of a busy space's history.
+const HELD_LIMIT: usize = 64;
+
+/// Stores what is held (sent to itself while changes wait for the database).
+#[derive(Message)]
+#[rtype(result = "()")]
+struct Flush;
+
+/// Until the database answers again: stores `held`, at once if nothing waits, or says why not.
+#[derive(Debug, Message)]
+#[rtype(result = "usize")]
+pub struct Drain;
 
 impl SlotActor {
     pub fn new(view: SlotView, db: Db, board: Arc<SlotBoard>, feed: ChangeFeed, metrics: Metrics) -> SlotActor {
-        SlotActor { view: Arc::new(view), db, board, feed, metrics }
+        SlotActor { view: Arc::new(view), db, board, feed, metrics, held: VecDeque::new(), retries: 0 }
     }
 
     fn publish(&mut self, view: SlotView, sessions_moved: bool) -> Arc<SlotView> {
@@ -82,6 +103,105 @@ impl SlotActor {
         self.board.put(view.clone());
         self.feed.slot_changed(view.clone(), sessions_moved);
         view
+    }
+
+    /// The state and time the space will have once what is held is stored.
+    fn latest(&self) -> (SlotState, DateTime<Utc>) {
+        self.held.back().map(|h| (h.state, h.at)).unwrap_or((self.view.state, self.view.since))
+    }
+
+    fn hold(&mut self, observations: impl IntoIterator<Item = Observe>, ctx: &mut Context<Self>) {
+        for o in observations {
+            if self.held.len() >= HELD_LIMIT {
+                let lost = self.held.pop_front();
+                self.metrics.changes_held.dec();
+                tracing::error!(slot = self.view.id, ?lost, "too many changes held for the database; the oldest is lost");
+            }
+            self.held.push_back(o);
+            self.metrics.changes_held.inc();
+        }
+        if self.retries == 0 {
+            tracing::warn!(slot = self.view.id, held = self.held.len(), "database out: the space's changes are held");
+        }
+        // Readers that judge against the space's state (the analyses) see where it is going;
+        // the dashboards keep the last stored state until it is stored.
+        let held = self.held.back().map(|h| h.state);
+        self.board.put(Arc::new(SlotView { held, ..(*self.view).clone() }));
+        let delay = Duration::from_millis(500 * 2u64.pow(self.retries.min(3)));
+        self.retries = self.retries.saturating_add(1);
+        ctx.run_later(delay, |_, ctx| ctx.notify(Flush));
+    }
+
+    /// Stores `pending` after what is held, in order, each from the state the one before left;
+    /// publishes each as it is stored. What could not be stored comes back with the error.
+    fn store(
+        &mut self,
+        pending: Vec<Observe>,
+    ) -> impl ActorFuture<Self, Output = (Option<Arc<SlotView>>, Vec<Observe>, Option<DbError>)> + use<> {
+        let mut queue: Vec<Observe> = self.held.drain(..).collect();
+        self.metrics.changes_held.sub(queue.len() as i64);
+        queue.extend(pending);
+        let db = self.db.clone();
+        let start = (*self.view).clone();
+        async move {
+            let mut stored: Vec<(SlotView, bool)> = Vec::new();
+            let mut view = start;
+            let mut conn = match db.conn().await {
+                Ok(c) => c,
+                Err(e) => return (stored, queue, Some(e)),
+            };
+            let mut rest = queue.into_iter();
+            while let Some(o) = rest.next() {
+                if o.state == view.state {
+                    continue;
+                }
+                let change = Change {
+                    slot_id: view.id,
+                    at: o.at,
+                    from: view.state,
+                    to: o.state,
+                    source: o.source,
+                    confidence: o.confidence,
+                    capture_id: o.capture_id,
+                    actor: o.actor.clone(),
+                    reason: o.reason.clone(),
+                    open_session: view.session_id.zip(view.session_started_at),
+                };
+                match slots::record_change(&mut conn, change).await {
+                    Ok(open) => {
+                        let moved = view.session_id != open.map(|(id, _)| id);
+                        view = SlotView {
+                            state: o.state,
+                            since: o.at,
+                            source: Some(o.source),
+                            actor: o.actor.clone(),
+                            session_id: open.map(|(id, _)| id),
+                            session_started_at: open.map(|(_, t)| t),
+                            held: None,
+                            ..view
+                        };
+                        stored.push((view.clone(), moved));
+                    }
+                    Err(e) => {
+                        let mut left = vec![o];
+                        left.extend(rest);
+                        return (stored, left, Some(e));
+                    }
+                }
+            }
+            (stored, Vec::new(), None)
+        }
+        .into_actor(self)
+        .map(|(stored, left, error), act, _| {
+            let mut last = None;
+            for (view, moved) in stored {
+                let source = view.source.map_or("", |s| s.as_str());
+                act.metrics.slot_changes.with_label_values(&[source, view.state.as_str()]).inc();
+                tracing::info!(slot = view.id, camera = %view.camera_id, state = %view.state, source, "space changed");
+                last = Some(act.publish(view, moved));
+            }
+            (last, left, error)
+        })
     }
 }
 
@@ -94,64 +214,90 @@ impl Actor for SlotActor {
 impl Handler<Observe> for SlotActor {
     type Result = AtomicResponse<Self, Result<Observed, SlotError>>;
 
-    fn handle(&mut self, msg: Observe, _: &mut Context<Self>) -> Self::Result {
+    fn handle(&mut self, mut msg: Observe, ctx: &mut Context<Self>) -> Self::Result {
         let current = self.view.clone();
-        if msg.state == current.state {
-            return AtomicResponse::new(Box::pin(fut::ready(Ok(Observed { view: current, changed: false }))));
+        let unchanged = |view| AtomicResponse::new(Box::pin(fut::ready(Ok(Observed { view, changed: false }))));
+        let (state, since) = self.latest();
+        if msg.state == state {
+            return unchanged(current);
         }
         if msg.source == Source::Detector && current.source == Some(Source::Manual) && msg.at < current.since {
             // The models judged a frame taken before a person corrected the space: it does not
             // undo the correction.
-            return AtomicResponse::new(Box::pin(fut::ready(Ok(Observed { view: current, changed: false }))));
+            return unchanged(current);
         }
         // Never ahead of this clock: a state dated in the future would make every later change
         // look older than it and be refused until the clock caught up.
         let mut at = to_db_precision(msg.at.min(Utc::now()));
-        if at < current.since {
+        if at < since {
             if msg.reported_time {
-                return AtomicResponse::new(Box::pin(fut::ready(Err(SlotError::Stale { at, since: current.since }))));
+                return AtomicResponse::new(Box::pin(fut::ready(Err(SlotError::Stale { at, since }))));
             }
-            at = current.since;
+            at = since;
         }
-        let change = Change {
-            slot_id: current.id,
-            at,
-            from: current.state,
-            to: msg.state,
-            source: msg.source,
-            confidence: msg.confidence,
-            capture_id: msg.capture_id,
-            actor: msg.actor.clone(),
-            reason: msg.reason.clone(),
-            open_session: current.session_id.zip(current.session_started_at),
-        };
-        let db = self.db.clone();
+        msg.at = at;
+        // The camera's changes wait for the database; a person or a sensor is told it is out.
+        let may_wait = matches!(msg.source, Source::Detector | Source::Camera);
+        if may_wait && !self.held.is_empty() {
+            self.hold([msg], ctx);
+            return unchanged(current);
+        }
         // Atomic: no other message is handled until this change is stored and published, so
         // changes to one space are applied strictly one after another.
-        AtomicResponse::new(Box::pin(
-            async move {
-                let mut conn = db.conn().await?;
-                Ok::<_, SlotError>(slots::record_change(&mut conn, change).await?)
+        AtomicResponse::new(Box::pin(self.store(vec![msg]).map(move |(last, left, error), act, ctx| {
+            match error {
+                None => Ok(Observed { changed: last.is_some(), view: last.unwrap_or_else(|| act.view.clone()) }),
+                Some(e) if e.is_outage() && left.iter().all(|o| matches!(o.source, Source::Detector | Source::Camera)) => {
+                    act.hold(left, ctx);
+                    Ok(Observed { view: act.view.clone(), changed: false })
+                }
+                Some(e) => {
+                    // A person's change is refused; what the camera saw before it still waits.
+                    let waiting = left.into_iter().filter(|o| matches!(o.source, Source::Detector | Source::Camera));
+                    let waiting: Vec<Observe> = waiting.collect();
+                    if !waiting.is_empty() {
+                        act.hold(waiting, ctx);
+                    }
+                    Err(SlotError::Db(e))
+                }
             }
-            .into_actor(self)
-            .map(move |result, act, _| {
-                let open = result?;
-                let before = act.view.session_id;
-                let view = SlotView {
-                    state: msg.state,
-                    since: at,
-                    source: Some(msg.source),
-                    actor: msg.actor.clone(),
-                    session_id: open.map(|(id, _)| id),
-                    session_started_at: open.map(|(_, t)| t),
-                    ..(*act.view).clone()
-                };
-                act.metrics.slot_changes.with_label_values(&[msg.source.as_str(), msg.state.as_str()]).inc();
-                tracing::info!(slot = view.id, camera = %view.camera_id, state = %view.state, source = msg.source.as_str(), "space changed");
-                let moved = before != view.session_id;
-                Ok(Observed { view: act.publish(view, moved), changed: true })
-            }),
-        ))
+        })))
+    }
+}
+
+impl Handler<Flush> for SlotActor {
+    type Result = AtomicResponse<Self, ()>;
+
+    fn handle(&mut self, _: Flush, _: &mut Context<Self>) -> Self::Result {
+        AtomicResponse::new(Box::pin(self.store(Vec::new()).map(|(_, left, error), act, ctx| match error {
+            None => {
+                if act.retries > 0 {
+                    tracing::info!(slot = act.view.id, "database back: the held changes are stored");
+                }
+                act.retries = 0;
+            }
+            Some(e) => {
+                tracing::debug!(slot = act.view.id, error = %e, "held changes still wait for the database");
+                act.hold(left, ctx);
+            }
+        })))
+    }
+}
+
+impl Handler<Drain> for SlotActor {
+    type Result = AtomicResponse<Self, usize>;
+
+    /// The server is stopping: one last try to store what is held; answers how many could not be.
+    fn handle(&mut self, _: Drain, _: &mut Context<Self>) -> Self::Result {
+        if self.held.is_empty() {
+            return AtomicResponse::new(Box::pin(fut::ready(0)));
+        }
+        AtomicResponse::new(Box::pin(self.store(Vec::new()).map(|(_, left, _), act, _| {
+            act.metrics.changes_held.add(left.len() as i64);
+            let n = left.len();
+            act.held.extend(left);
+            n
+        })))
     }
 }
 

@@ -102,6 +102,10 @@ pub struct SlotView {
     pub session_id: Option<i64>,
     /// When that parking session started.
     pub session_started_at: Option<DateTime<Utc>>,
+    /// Only while the database is out: the state the camera has seen since, held to be stored
+    /// (with its own time) when the database returns. `state` is the last one stored.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub held: Option<SlotState>,
 }
 
 /// Postgres keeps microseconds; times are cut to that before they are stored, so what the API

@@ -206,9 +206,10 @@ async fn analyse(s: &Watching, id: &str, w: &mut CameraWatch) {
     };
     let regions: Vec<(i64, Polygon)> = spaces.iter().map(|v| (v.id, v.polygon.clone())).collect();
     w.looping.set_spaces(regions, rgb.dimensions());
+    // A change held for the database counts as made: the analyses judge against it.
     let current: Vec<Option<bool>> = spaces
         .iter()
-        .map(|view| match view.state {
+        .map(|view| match view.held.unwrap_or(view.state) {
             SlotState::Occupied => Some(true),
             SlotState::Free => Some(false),
             SlotState::Unknown => None,
@@ -268,7 +269,7 @@ fn hold_corrections(s: &Watching, w: &mut CameraWatch, spaces: &[Arc<SlotView>],
 async fn forget(s: &Watching, id: &str, unseen_for: Duration) {
     let reason = format!("camera {id}: no usable frame for {} s", unseen_for.as_secs());
     let known: Vec<_> =
-        s.board.list().into_iter().filter(|v| v.camera_id == id && v.state != SlotState::Unknown).collect();
+        s.board.list().into_iter().filter(|v| v.camera_id == id && v.held.unwrap_or(v.state) != SlotState::Unknown).collect();
     if known.is_empty() {
         return;
     }

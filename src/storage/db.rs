@@ -25,6 +25,17 @@ pub enum DbError {
 }
 
 impl DbError {
+    /// The database cannot be reached (or the connection broke): the same request may succeed
+    /// later, unlike a refused or failed query.
+    pub fn is_outage(&self) -> bool {
+        use diesel::result::{DatabaseErrorKind as K, Error as E};
+        matches!(
+            self,
+            DbError::Unavailable(_)
+                | DbError::Query(E::DatabaseError(K::ClosedConnection | K::UnableToSendCommand, _) | E::BrokenTransactionManager)
+        )
+    }
+
     /// The constraint (unique, foreign key, check) the database refused a row with, if that is
     /// what failed: the client asked for a conflict. Other database errors are the server's.
     pub fn violation(&self) -> Option<&diesel::result::DatabaseErrorKind> {
