@@ -3,7 +3,6 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use actix::prelude::*;
 use actix_web::dev::Service;
 use actix_web::middleware::{from_fn, Condition};
 use actix_web::{web, App, HttpServer};
@@ -11,26 +10,15 @@ use futures_util::FutureExt;
 
 use crate::api::{self, AppState};
 use crate::auth::Auth;
-use crate::camera::archive::Archive;
-use crate::camera::capture::CaptureSettings;
-use crate::camera::id::CameraId;
-use crate::camera::registry::{token_digest, Cameras};
-use crate::camera::sim;
 use crate::camera::source::CameraSource;
 use crate::config::{CameraDecl, Config};
-use crate::detect::actor::Detector;
-use crate::live::broadcaster::{Broadcaster, CloseAll};
-use crate::live::feed::ChangeFeed;
 use crate::live::ws::WsSettings;
 use crate::metrics::Metrics;
-use crate::parking::board::SlotBoard;
-use crate::parking::lot::{Lot, LotError};
-use crate::parking::pklot;
-use crate::parking::watch::{Sightings, Watch, Watching};
-use crate::storage::cameras;
+use crate::parking::lot::LotError;
+use crate::stages::Stages;
 use crate::storage::db::{Db, DbError};
-use crate::storage::images::{ImageStore, StoreError};
-use crate::storage::models::NewCamera;
+use crate::storage::images::StoreError;
+use crate::tools::sim;
 
 #[derive(Debug, thiserror::Error)]
 pub enum AppError {
@@ -51,6 +39,9 @@ pub enum AppError {
     #[error("accounts: {0}")]
     Auth(#[from] crate::auth::setup::SetupError),
 }
+
+/// How long a stop waits for the analyses under way, the slot actors and the archive together.
+const STOP_DEADLINE: Duration = Duration::from_secs(15);
 
 /// Runs the server on the current actix system until it is told to stop (SIGINT, SIGTERM).
 /// `on_listening` is called with the address actually bound (the port may have been 0).
@@ -88,49 +79,20 @@ pub async fn run(
         );
     }
     let metrics = Metrics::new();
-    let board = Arc::new(SlotBoard::default());
-    let stall_limit = Duration::from_secs(config.live.client_timeout_s);
-    let broadcaster = {
-        let (board, db, metrics) = (board.clone(), db.clone(), metrics.clone());
-        Broadcaster::start_in_arbiter(&Arbiter::new().handle(), move |_| {
-            Broadcaster::new(board, db, metrics, stall_limit)
-        })
-    };
-    let feed = ChangeFeed::new(broadcaster.clone());
-    let lot = Lot::start(db.clone(), board.clone(), feed.clone(), metrics.clone()).await?;
-    let images = ImageStore::open(&config.storage, &config.data_dir).await?;
-    tracing::info!(store = %images.describe(), "captures go to the image store");
-    let archive = {
-        let (images, db, metrics, archive_config) =
-            (images.clone(), db.clone(), metrics.clone(), config.archive.clone());
-        Archive::start_in_arbiter(&Arbiter::new().handle(), move |_| Archive::new(images, db, metrics, archive_config))
-    };
-    let cameras = Cameras::new(
-        CaptureSettings::from_config(&config.capture).map_err(AppError::Config)?,
-        &config.archive,
-        feed,
-        archive.clone(),
-        metrics.clone(),
-    );
-    declare_cameras(&config, &db, &lot).await?;
-    start_cameras(&db, &cameras).await?;
-    let sightings = Sightings::default();
-    let detecting = start_detection(&config, &cameras, &lot, &archive, &sightings, &metrics)?;
-
-    let cameras_on_stop = cameras.clone();
+    let stages = Stages::start(&config, &db, &metrics).await?;
     let state = web::Data::new(AppState {
-        lot,
-        cameras,
-        archive,
-        images,
+        lot: stages.lot.clone(),
+        cameras: stages.cameras.clone(),
+        archive: stages.archive.clone(),
+        images: stages.images.clone(),
         db,
         metrics: metrics.clone(),
         config: config.clone(),
-        sightings,
-        detecting,
+        sightings: stages.sightings.clone(),
+        detecting: stages.watch.is_some(),
     });
     let ws_settings = web::Data::new(WsSettings {
-        broadcaster: broadcaster.clone(),
+        broadcaster: stages.broadcaster.clone(),
         heartbeat: Duration::from_secs(config.live.heartbeat_interval_s.max(1)),
         timeout: Duration::from_secs(config.live.client_timeout_s.max(2)),
     });
@@ -183,10 +145,9 @@ pub async fn run(
             Ok(name) => tracing::info!(signal = name, "shutting down"),
             Err(e) => tracing::error!(error = %e, "cannot listen for signals; shutting down"),
         }
-        // Dashboards and stream viewers are let go first, so they do not hold the graceful stop
-        // for its whole timeout.
-        let _ = broadcaster.send(CloseAll).await;
-        cameras_on_stop.stop_all();
+        // The stages stop in reverse, while HTTP still answers (pushes with 503), then HTTP
+        // drains; the private PostgreSQL is stopped by the caller once this returns.
+        stages.stop(STOP_DEADLINE).await;
         handle.stop(true).await;
     });
     server.await?;
@@ -257,95 +218,4 @@ fn start_replay(setup: &ReplaySetup) -> Result<(CameraDecl, actix_web::dev::Serv
         pklot,
     };
     Ok((decl, handle))
-}
-
-/// Starts a capture for every stored camera.
-async fn start_cameras(db: &Db, registry: &Cameras) -> Result<(), AppError> {
-    let rows = {
-        let mut conn = db.conn().await?;
-        cameras::list(&mut conn).await?
-    };
-    for (row, _) in rows {
-        let id: CameraId = match row.id.parse() {
-            Ok(id) => id,
-            Err(e) => {
-                tracing::error!(camera = row.id, error = %e, "stored camera id is invalid; not started");
-                continue;
-            }
-        };
-        match serde_json::from_value::<CameraSource>(row.source) {
-            Ok(source) => registry.run(&id, source, row.token_sha256),
-            Err(e) => tracing::error!(camera = %id, error = %e, "stored camera source is unreadable; not started"),
-        }
-    }
-    Ok(())
-}
-
-/// Cameras named in the config file exist after start, with the spaces of their PKLot file.
-async fn declare_cameras(config: &Config, db: &Db, lot: &Lot) -> Result<(), AppError> {
-    for decl in &config.cameras {
-        let fail = |detail: String| AppError::DeclaredCamera { camera: decl.id.to_string(), detail };
-        decl.source.check().map_err(fail)?;
-        let digest = match &decl.token_file {
-            Some(path) => {
-                let token = std::fs::read_to_string(path).map_err(|e| fail(format!("{}: {e}", path.display())))?;
-                let token = token.trim();
-                if token.len() < 16 {
-                    return Err(fail(format!("{}: a device token needs at least 16 characters", path.display())));
-                }
-                Some(token_digest(token))
-            }
-            None => None,
-        };
-        {
-            let source = serde_json::to_value(&decl.source).map_err(|e| fail(e.to_string()))?;
-            let new = NewCamera { id: &decl.id, name: &decl.name, source, token_sha256: digest.as_deref() };
-            let mut conn = db.conn().await?;
-            cameras::upsert(&mut conn, &new).await?;
-        }
-        if let Some(path) = &decl.pklot {
-            let xml = std::fs::read_to_string(path).map_err(|e| fail(format!("{}: {e}", path.display())))?;
-            let spaces = pklot::parse(&xml).map_err(|e| fail(format!("{}: {e}", path.display())))?;
-            let n = lot.import(&decl.id, spaces).await?.len();
-            tracing::info!(camera = %decl.id, spaces = n, "declared camera ready");
-        }
-    }
-    Ok(())
-}
-
-/// Starts the detector and the occupancy step of every camera. Without the model file the
-/// server runs on (spaces change by hand and by sensors) and says why; a model that is there
-/// but cannot be used is an error.
-fn start_detection(
-    config: &Config,
-    cameras: &Arc<Cameras>,
-    lot: &Arc<Lot>,
-    archive: &Addr<Archive>,
-    sightings: &Sightings,
-    metrics: &Metrics,
-) -> Result<bool, AppError> {
-    let model = &config.detect.model;
-    if !config.detect.enabled {
-        tracing::info!("detection is off (detect.enabled = false)");
-        return Ok(false);
-    }
-    config.detect.check(&config.occupancy).map_err(AppError::Detector)?;
-    if !model.is_file() {
-        tracing::warn!(model = %model.display(), "no detection model there (`make models` writes one); spaces change only through the API");
-        return Ok(false);
-    }
-    let detector = Detector::start(&config.detect, metrics.clone()).map_err(AppError::Detector)?;
-    let watching = Watching {
-        cameras: cameras.clone(),
-        board: lot.board().clone(),
-        lot: lot.clone(),
-        archive: archive.clone(),
-        detector,
-        config: config.detect.clone(),
-        occupancy: config.occupancy.clone(),
-        sightings: sightings.clone(),
-        metrics: metrics.clone(),
-    };
-    Watch::start_in_arbiter(&Arbiter::new().handle(), move |_| Watch::new(watching));
-    Ok(true)
 }

@@ -112,7 +112,7 @@ pub struct DetectConfig {
     pub max_interval_s: f64,
     /// Skip the detector while the spaces look unchanged since the last analysis.
     pub motion_gating: bool,
-    pub motion: crate::detect::motion::MotionParams,
+    pub motion: crate::analysis::motion::MotionParams,
     /// The longer side of the model's input, in pixels (a multiple of 32, 640 to 1280 usual).
     pub imgsz: u32,
     pub confidence: f32,
@@ -207,7 +207,7 @@ pub struct OccupancyConfig {
     /// or one bad frame does not open or close a parking session.
     pub confirm: usize,
     /// The per-frame rule.
-    pub rule: crate::parking::occupancy::OccupancyParams,
+    pub rule: crate::analysis::occupancy::OccupancyParams,
     /// An analysed camera that delivers no usable frame for this long leaves its spaces
     /// `unknown` until its frames return (an open stay stays open).
     pub stale_after_s: f64,

@@ -10,10 +10,10 @@ use tracing_subscriber::EnvFilter;
 use std::net::ToSocketAddrs;
 
 use smartpark::app::ReplaySetup;
-use smartpark::camera::sim;
 use smartpark::config::{Config, LogFormat, Overrides};
 use smartpark::storage::db;
 use smartpark::storage::embedded_pg::EmbeddedPostgres;
+use smartpark::tools::sim;
 
 #[derive(Parser)]
 #[command(name = "smartpark", version, about = "Real-time parking monitor")]
@@ -93,7 +93,7 @@ impl ModelFlags {
     }
 
     /// The detector and, unless told otherwise, the space classifier.
-    fn open_all(&self, config: &Config) -> anyhow::Result<smartpark::detect::eval::Models> {
+    fn open_all(&self, config: &Config) -> anyhow::Result<smartpark::tools::eval::Models> {
         use smartpark::detect::{classifier::SpaceClassifier, model};
         let yolo = self.open(config)?;
         let device =
@@ -112,7 +112,7 @@ impl ModelFlags {
                 None
             }
         };
-        Ok(smartpark::detect::eval::Models { yolo, classifier })
+        Ok(smartpark::tools::eval::Models { yolo, classifier })
     }
 }
 
@@ -271,7 +271,7 @@ enum Command {
         /// Judge the frames as a camera of this size would deliver them (WxH, such as 1920x1080 or
         /// 640x480): the largest centred part of that shape, scaled, with the spaces inside it.
         #[arg(long, value_name = "WxH")]
-        frame_size: Option<smartpark::detect::eval::FrameSize>,
+        frame_size: Option<smartpark::tools::eval::FrameSize>,
     },
     /// Benchmarks.
     #[command(subcommand)]
@@ -397,16 +397,7 @@ fn main() -> anyhow::Result<()> {
         Command::Detect { model, images } => {
             let config = Config::load(cli.config.as_deref(), &Overrides::default())?;
             let mut yolo = model.open(&config)?;
-            let mut timings = smartpark::detect::yolo::Timings::default();
-            for path in images {
-                let bytes = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
-                let frame =
-                    smartpark::detect::preprocess::decode(&bytes).with_context(|| path.display().to_string())?;
-                let found = yolo.detect(&[&frame], &mut timings)?.remove(0);
-                let boxes: Vec<[f32; 6]> =
-                    found.iter().map(|d| [d.x1, d.y1, d.x2, d.y2, d.score, d.class as f32]).collect();
-                println!("{}", serde_json::json!({ "image": path, "boxes": boxes }));
-            }
+            smartpark::tools::detect::run(&mut yolo, &images)?;
         }
         Command::Eval { model, dataset, replay, hold, frame_size } => {
             let config = Config::load(cli.config.as_deref(), &Overrides::default())?;
@@ -414,7 +405,7 @@ fn main() -> anyhow::Result<()> {
             let mut models = model.open_all(&config)?;
             let say = |line: String| eprintln!("{line}");
             if replay {
-                let report = smartpark::detect::replay::run(
+                let report = smartpark::tools::replay::run(
                     &mut models,
                     &config.detect,
                     &config.occupancy,
@@ -430,7 +421,7 @@ fn main() -> anyhow::Result<()> {
                 println!("{}", serde_json::to_string(&report)?);
             } else {
                 let report =
-                    smartpark::detect::eval::run(&mut models, &config.occupancy.rule, &dataset, frame_size, say)?;
+                    smartpark::tools::eval::run(&mut models, &config.occupancy.rule, &dataset, frame_size, say)?;
                 for (lot, figures) in &report.lots {
                     println!("lot {lot}: {figures}");
                 }
@@ -452,8 +443,8 @@ fn main() -> anyhow::Result<()> {
                 None => Vec::new(),
             };
             let setup =
-                smartpark::detect::bench::Setup { images, reference_weights, python, passes, threads, rounds, spaces };
-            let report = smartpark::detect::bench::run(&mut models.yolo, models.classifier.as_ref(), &setup, |line| {
+                smartpark::tools::bench::Setup { images, reference_weights, python, passes, threads, rounds, spaces };
+            let report = smartpark::tools::bench::run(&mut models.yolo, models.classifier.as_ref(), &setup, |line| {
                 println!("{line}")
             })?;
             println!("{}", serde_json::to_string(&report)?);

@@ -520,7 +520,10 @@ async fn a_failing_model_fails_its_own_analyses_and_nothing_else() {
     })
     .await;
     let metrics = http.get(s.url("/metrics")).send().await.unwrap().text().await.unwrap();
-    assert!(metrics.contains("smartpark_analyses_total{camera=\"dark\",outcome=\"detected\"}"), "{recovered} {metrics}");
+    assert!(
+        metrics.contains("smartpark_analyses_total{camera=\"dark\",outcome=\"detected\"}"),
+        "{recovered} {metrics}"
+    );
 }
 
 /// An operator's correction holds while the camera shows the same scene, and the detector
@@ -647,4 +650,85 @@ async fn a_database_outage_loses_no_stay() {
         );
         assert!(new.ended_at.is_none());
     }
+}
+
+/// SIGTERM while frames are pushed and the cars' leaving is being confirmed: the server stops
+/// taking frames (pushes get 503 with Retry-After), lets the analyses under way and the slot
+/// actors finish and flushes the archive before it exits; after a restart every frame it
+/// accepted has its capture.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stop_keeps_every_accepted_frame_and_confirmed_change() {
+    use std::sync::{Arc, Mutex};
+    let (mut s, http, token) = pushing_lot(&[]).await;
+    let full = as_jpeg(&pklot("annotated/sequence4/frames/2013-04-15_07_35_01.png"));
+    let empty = std::fs::read(pklot("annotated/sequence0/frames/2013-02-24_10_05_04.jpg")).unwrap();
+    push_until(&http, &s, &token, &full, "occupied", 39).await;
+
+    let accepted: Arc<Mutex<Vec<chrono::DateTime<chrono::Utc>>>> = Arc::default();
+    let refused: Arc<Mutex<Vec<Option<String>>>> = Arc::default();
+    let pusher = {
+        let (http, url, token, accepted, refused) =
+            (http.clone(), s.url("/api/cameras/lot/frames"), token.clone(), accepted.clone(), refused.clone());
+        tokio::spawn(async move {
+            loop {
+                let sent = http
+                    .post(&url)
+                    .header("authorization", format!("Bearer {token}"))
+                    .header("content-type", "image/jpeg")
+                    .body(empty.clone())
+                    .send()
+                    .await;
+                let Ok(res) = sent else { break };
+                match res.status().as_u16() {
+                    202 => {
+                        let body: Value = res.json().await.unwrap();
+                        accepted.lock().unwrap().push(common::time(&body["taken_at"]));
+                    }
+                    503 => {
+                        let retry = res.headers().get("retry-after").map(|v| v.to_str().unwrap().to_string());
+                        refused.lock().unwrap().push(retry);
+                    }
+                    other => panic!("push answered {other}"),
+                }
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        })
+    };
+    // The first spaces are confirmed free: the rest are on their way.
+    eventually(Duration::from_secs(30), "spaces becoming free", || async {
+        slots(&http, &s).await.iter().any(|v| v["state"] == "free").then_some(())
+    })
+    .await;
+    s.stop();
+    pusher.await.unwrap();
+    let log = s.log();
+    assert!(log.contains("pipeline drained"), "the stop lost work:\n{log}");
+    let refused = refused.lock().unwrap().clone();
+    assert!(!refused.is_empty(), "no push met the drain");
+    assert!(refused.iter().all(|r| r.as_deref() == Some("5")), "{refused:?}");
+
+    s.relaunch();
+    let accepted = accepted.lock().unwrap().clone();
+    assert!(accepted.len() > 3, "{}", accepted.len());
+    let mut kept = std::collections::HashSet::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let q = match &cursor {
+            Some(c) => format!("/api/captures?camera=lot&limit=500&cursor={c}"),
+            None => "/api/captures?camera=lot&limit=500".to_string(),
+        };
+        let (st, page) = call(http.get(s.url(&q))).await;
+        assert_eq!(st, 200, "{page}");
+        for c in page["items"].as_array().unwrap() {
+            kept.insert(common::time(&c["taken_at"]));
+        }
+        match page["next_cursor"].as_str() {
+            Some(c) => cursor = Some(c.to_string()),
+            None => break,
+        }
+    }
+    let micros = |t: &chrono::DateTime<chrono::Utc>| t.timestamp_micros();
+    let kept: std::collections::HashSet<i64> = kept.iter().map(micros).collect();
+    let lost: Vec<_> = accepted.iter().filter(|t| !kept.contains(&micros(t))).collect();
+    assert!(lost.is_empty(), "{} of {} accepted frames have no capture: {lost:?}", lost.len(), accepted.len());
 }

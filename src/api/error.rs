@@ -30,6 +30,8 @@ pub enum ApiError {
     UnsupportedMediaType(String),
     #[error("{0}")]
     Unavailable(String),
+    #[error("the server is stopping and takes no more frames; send it again shortly")]
+    Stopping,
     #[error("{0}")]
     Internal(String),
 }
@@ -62,6 +64,7 @@ impl ApiError {
             ApiError::PayloadTooLarge(_) => "payload_too_large",
             ApiError::UnsupportedMediaType(_) => "unsupported_media_type",
             ApiError::Unavailable(_) => "unavailable",
+            ApiError::Stopping => "stopping",
             ApiError::Internal(_) => "internal",
         }
     }
@@ -78,13 +81,13 @@ impl ResponseError for ApiError {
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Unavailable(_) | ApiError::Stopping => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 
     fn error_response(&self) -> HttpResponse {
-        if self.status_code().is_server_error() {
+        if self.status_code().is_server_error() && !matches!(self, ApiError::Stopping) {
             tracing::error!(error = %self, "request failed");
         }
         let mut res = HttpResponse::build(self.status_code());
@@ -94,6 +97,10 @@ impl ResponseError for ApiError {
             }
             ApiError::TooManyRequests { retry_after_s, .. } => {
                 res.insert_header(("Retry-After", retry_after_s.to_string()));
+            }
+            // A stop takes seconds; by then a restarted pod (or another replica) takes frames.
+            ApiError::Stopping => {
+                res.insert_header(("Retry-After", "5"));
             }
             _ => {}
         }

@@ -91,9 +91,14 @@ fn accept(state: &AppState, camera: &str, data: Bytes) -> Result<HttpResponse, A
             ApiError::bad("invalid_jpeg", format!("the JPEG is damaged: {e}"))
         }
     })?;
-    let feed = state.cameras.feed(camera).ok_or_else(|| ApiError::NotFound(format!("no camera with id {camera:?}")))?;
     let size_bytes = data.len();
-    let frame = feed.publish(data, info, Origin::Pushed);
+    let frame = state.cameras.take(camera, |feed| feed.publish(data, info, Origin::Pushed)).map_err(|stopping| {
+        if stopping {
+            ApiError::Stopping
+        } else {
+            ApiError::NotFound(format!("no camera with id {camera:?}"))
+        }
+    })?;
     Ok(HttpResponse::Accepted().json(FrameAccepted {
         camera_id: camera.to_string(),
         seq: frame.seq,
@@ -117,6 +122,7 @@ fn accept(state: &AppState, camera: &str, data: Bytes) -> Result<HttpResponse, A
         (status = 404, body = ErrorBody),
         (status = 413, body = ErrorBody),
         (status = 415, body = ErrorBody, description = "not a JPEG"),
+        (status = 503, body = ErrorBody, description = "the server is stopping: send it again (Retry-After), to another replica if there is one"),
     )
 )]
 pub async fn push(
@@ -125,6 +131,9 @@ pub async fn push(
     req: HttpRequest,
     body: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
+    if !state.cameras.accepting() {
+        return Err(ApiError::Stopping);
+    }
     authorize(&state, &id, bearer(&req).as_deref())?;
     let limit = state.config.capture.max_frame_bytes;
     check_declared_length(&req, limit)?;
@@ -149,6 +158,7 @@ pub async fn push(
         (status = 202, body = FrameAccepted),
         (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody),
         (status = 413, body = ErrorBody), (status = 415, body = ErrorBody),
+        (status = 503, body = ErrorBody, description = "the server is stopping; retry after Retry-After"),
     )
 )]
 pub async fn capture(
@@ -156,6 +166,9 @@ pub async fn capture(
     req: HttpRequest,
     body: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
+    if !state.cameras.accepting() {
+        return Err(ApiError::Stopping);
+    }
     let limit = state.config.capture.max_frame_bytes;
     let header_camera = req.headers().get("x-camera-id").and_then(|v| v.to_str().ok()).map(str::to_owned);
     let content_type = req.headers().get("content-type").and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();

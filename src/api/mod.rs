@@ -28,7 +28,7 @@ use actix_web::{web, HttpResponse};
 
 use actix::Addr;
 
-use crate::camera::archive::Archive;
+use crate::archive::Archive;
 use crate::camera::registry::Cameras;
 use crate::config::Config;
 use crate::metrics::Metrics;
@@ -47,7 +47,7 @@ pub struct AppState {
     pub metrics: Metrics,
     pub config: Arc<Config>,
     /// The vehicles of each camera's last analysed frame.
-    pub sightings: crate::parking::watch::Sightings,
+    pub sightings: crate::analysis::watch::Sightings,
     /// Whether a detector runs (a model was found).
     pub detecting: bool,
 }

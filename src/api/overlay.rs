@@ -6,8 +6,8 @@ use actix_web::{web, HttpResponse};
 
 use super::error::{ApiError, ErrorBody};
 use super::AppState;
+use crate::analysis::overlay::{draw, encode_jpeg, OverlayBox, OverlaySpace, SpaceShade};
 use crate::camera::id::CameraId;
-use crate::detect::overlay::{draw, encode_jpeg, OverlayBox, OverlaySpace, SpaceShade};
 use crate::detect::preprocess::decode;
 use crate::parking::state::SlotState;
 

@@ -14,7 +14,6 @@ use serde::Serialize;
 use tokio::sync::watch;
 use utoipa::ToSchema;
 
-use super::archive::{Keep, Reason};
 use super::id::CameraId;
 use super::jpeg::JpegInfo;
 
@@ -104,13 +103,13 @@ pub enum Origin {
     Pushed,
 }
 
-/// Which of the camera's frames go to the archive.
-pub struct KeepPolicy {
-    pub archive: actix::Recipient<Keep>,
-    /// One frame per this interval; None keeps none on a timer.
-    pub every: Option<Duration>,
-    /// Every pushed frame.
-    pub pushed: bool,
+/// A camera's new frame, for a sink that wants every one (the archive chooses what it keeps).
+#[derive(actix::Message)]
+#[rtype(result = "()")]
+pub struct FrameArrived {
+    pub camera: String,
+    pub frame: Arc<Frame>,
+    pub origin: Origin,
 }
 
 pub struct CameraFeed {
@@ -118,7 +117,7 @@ pub struct CameraFeed {
     frames: watch::Sender<Option<Arc<Frame>>>,
     state: Mutex<State>,
     notify: Box<dyn Fn(CameraStatus) + Send + Sync>,
-    keep: Option<KeepPolicy>,
+    sink: Option<actix::Recipient<FrameArrived>>,
     counter: Option<prometheus::IntCounterVec>,
 }
 
@@ -131,7 +130,6 @@ struct State {
     last_frame: Option<Instant>,
     recent: VecDeque<Instant>,
     last_error: Option<(String, DateTime<Utc>)>,
-    last_kept: Option<Instant>,
     analysis_failures: u64,
     analysis_error: Option<String>,
     /// What was last announced, so figures that drift (fps) are re-announced only when they moved.
@@ -157,24 +155,22 @@ impl CameraFeed {
                 last_frame: None,
                 recent: VecDeque::with_capacity(FPS_WINDOW),
                 last_error: None,
-                last_kept: None,
                 analysis_failures: 0,
                 analysis_error: None,
                 announced: None,
             }),
             notify: Box::new(notify),
-            keep: None,
+            sink: None,
             counter: None,
         }
     }
 
-    /// Sends the frames worth keeping to the archive.
-    pub fn with_archive(mut self, keep: KeepPolicy) -> CameraFeed {
-        self.keep = Some(keep);
+    /// Hands every frame to `sink` as well.
+    pub fn with_sink(mut self, sink: actix::Recipient<FrameArrived>) -> CameraFeed {
+        self.sink = Some(sink);
         self
     }
 
-    /// Counts frames in a metric labelled by camera and origin.
     pub fn with_counter(mut self, counter: prometheus::IntCounterVec) -> CameraFeed {
         self.counter = Some(counter);
         self
@@ -184,11 +180,10 @@ impl CameraFeed {
         &self.id
     }
 
-    /// Makes `jpeg` the camera's newest frame, wakes every reader, and hands it to the archive if
-    /// it is one to keep.
+    /// Makes `jpeg` the camera's newest frame, wakes every reader, and hands it to the sink.
     pub fn publish(&self, jpeg: Bytes, info: JpegInfo, origin: Origin) -> Arc<Frame> {
         let now = Instant::now();
-        let (frame, came_online, keep) = {
+        let (frame, came_online) = {
             let mut s = self.state.lock();
             s.frames += 1;
             s.last_frame = Some(now);
@@ -201,27 +196,11 @@ impl CameraFeed {
             let frame = Arc::new(Frame { jpeg, width: info.width, height: info.height, taken_at, seq: s.frames });
             let came_online = s.health != CameraHealth::Online;
             s.health = CameraHealth::Online;
-            let keep = self.keep.as_ref().and_then(|k| {
-                let due = k.every.is_some_and(|every| s.last_kept.is_none_or(|t| now.duration_since(t) >= every));
-                let reason = match origin {
-                    Origin::Pushed if k.pushed => Reason::Push,
-                    _ if due => Reason::Interval,
-                    _ => return None,
-                };
-                s.last_kept = Some(now);
-                Some((k.archive.clone(), reason))
-            });
-            (frame, came_online, keep)
+            (frame, came_online)
         };
         self.frames.send_replace(Some(frame.clone()));
-        if let Some((archive, reason)) = keep {
-            // A pulled frame shares the stream parser's large read buffer; a copy lets the archive
-            // hold it (possibly for long, during a store outage) without holding that buffer.
-            let kept = match origin {
-                Origin::Pulled => Arc::new(Frame { jpeg: Bytes::copy_from_slice(&frame.jpeg), ..*frame }),
-                Origin::Pushed => frame.clone(),
-            };
-            archive.do_send(Keep { camera: self.id.to_string(), frame: kept, reason, stored: None });
+        if let Some(sink) = &self.sink {
+            sink.do_send(FrameArrived { camera: self.id.to_string(), frame: frame.clone(), origin });
         }
         if let Some(c) = &self.counter {
             let origin = match origin {

@@ -1,7 +1,7 @@
-//! Cameras: where frames come from (pulled MJPEG or snapshots, or pushed), the capture actors
-//! that take them, the feeds that hand them out, and the archive that keeps some.
+//! Cameras, the first stage: where frames come from (pulled MJPEG or snapshots, or pushed), the
+//! capture actors that take them and the feeds that hand them out. The archive and the analyses
+//! read the feeds; the cameras call neither.
 
-pub mod archive;
 pub mod backoff;
 pub mod capture;
 pub mod feed;
@@ -10,5 +10,4 @@ pub mod jpeg;
 pub mod mjpeg;
 pub mod network;
 pub mod registry;
-pub mod sim;
 pub mod source;

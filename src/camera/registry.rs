@@ -4,19 +4,16 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::Duration;
 
 use actix::prelude::*;
 use parking_lot::RwLock;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
-use super::archive::{hex, Archive, Keep};
 use super::capture::{CaptureActor, CaptureSettings, Retire};
-use super::feed::{CameraFeed, CameraHealth, CameraStatus, KeepPolicy};
+use super::feed::{CameraFeed, CameraHealth, CameraStatus, FrameArrived};
 use super::id::CameraId;
 use super::source::CameraSource;
-use crate::config::ArchiveConfig;
 use crate::live::feed::ChangeFeed;
 use crate::metrics::Metrics;
 
@@ -33,11 +30,13 @@ pub struct Cameras {
     arbiter: ArbiterHandle,
     settings: CaptureSettings,
     changes: ChangeFeed,
-    archive: Addr<Archive>,
-    keep_every: Option<Duration>,
-    keep_pushed: bool,
+    /// Where every frame goes besides the readers (the archive).
+    sink: Recipient<FrameArrived>,
     metrics: Metrics,
     entries: RwLock<HashMap<String, Entry>>,
+    /// False once the server is stopping: no frame is taken any more. Held for reading while a
+    /// pushed frame is handed on, so that after `stop_taking` returns none is on its way.
+    accepting: RwLock<bool>,
 }
 
 /// The outcome of checking a device token.
@@ -50,7 +49,7 @@ pub enum TokenCheck {
 
 /// What a device token is stored as.
 pub fn token_digest(token: &str) -> String {
-    hex(&Sha256::digest(token.as_bytes()))
+    crate::storage::hex(&Sha256::digest(token.as_bytes()))
 }
 
 /// A new device token: 32 random bytes, URL-safe base64.
@@ -63,20 +62,18 @@ pub fn new_token() -> String {
 impl Cameras {
     pub fn new(
         settings: CaptureSettings,
-        archive_config: &ArchiveConfig,
         changes: ChangeFeed,
-        archive: Addr<Archive>,
+        sink: Recipient<FrameArrived>,
         metrics: Metrics,
     ) -> Arc<Cameras> {
         Arc::new(Cameras {
             arbiter: Arbiter::new().handle(),
             settings,
             changes,
-            archive,
-            keep_every: (archive_config.interval_s > 0).then(|| Duration::from_secs(archive_config.interval_s)),
-            keep_pushed: archive_config.keep_pushed,
+            sink,
             metrics,
             entries: RwLock::new(HashMap::new()),
+            accepting: RwLock::new(true),
         })
     }
 
@@ -98,11 +95,7 @@ impl Cameras {
         let changes = self.changes.clone();
         let feed = Arc::new(
             CameraFeed::new(id.clone(), initial, move |status| changes.camera_changed(status))
-                .with_archive(KeepPolicy {
-                    archive: self.archive.clone().recipient::<Keep>(),
-                    every: self.keep_every,
-                    pushed: self.keep_pushed,
-                })
+                .with_sink(self.sink.clone())
                 .with_counter(self.metrics.camera_frames.clone()),
         );
         let capture = self.start_capture(feed.clone(), source.clone());
@@ -125,10 +118,37 @@ impl Cameras {
 
     /// Stops every capture as the server shuts down: the feeds go with their actors, so every
     /// viewer's stream ends instead of holding the graceful stop for its whole timeout.
-    pub fn stop_all(&self) {
+    /// The first step of a stop: no frame is taken from now on (pulls end, pushes are refused),
+    /// while the feeds stay for the analyses still under way.
+    pub fn stop_taking(&self) {
+        *self.accepting.write() = false;
+        for entry in self.entries.read().values() {
+            entry.capture.do_send(Retire);
+        }
+    }
+
+    pub fn accepting(&self) -> bool {
+        *self.accepting.read()
+    }
+
+    /// The last step of a stop: the feeds go, and with them the stream viewers' responses end
+    /// (they would otherwise hold HTTP's graceful stop for its whole timeout).
+    pub fn close(&self) {
+        *self.accepting.write() = false;
         for (_, entry) in self.entries.write().drain() {
             retire(entry.capture);
         }
+    }
+
+    /// Hands a pushed frame to the camera's feed through `take`, unless the server is stopping
+    /// (Err(true)) or there is no such camera (Err(false)).
+    pub fn take<R>(&self, id: &str, take: impl FnOnce(&CameraFeed) -> R) -> Result<R, bool> {
+        let accepting = self.accepting.read();
+        if !*accepting {
+            return Err(true);
+        }
+        let feed = self.feed(id).ok_or(false)?;
+        Ok(take(&feed))
     }
 
     /// Where the cameras may be reached (`capture.allowed_networks`, parsed at start).

@@ -130,7 +130,8 @@ impl DetectorActor {
         let mut timings = Timings::default();
         let mut classifier_timings = ClassifierTimings::default();
         let boxes = self.yolo.detect(&frames, &mut timings).map_err(|e| DetectError::Failed(e.to_string()))?;
-        let asked: Vec<(&RgbImage, &[Polygon])> = jobs.iter().map(|j| (j.frame.as_ref(), j.spaces.as_slice())).collect();
+        let asked: Vec<(&RgbImage, &[Polygon])> =
+            jobs.iter().map(|j| (j.frame.as_ref(), j.spaces.as_slice())).collect();
         // The classifier failing costs its evidence, not the boxes: the spaces are then judged by
         // the detector alone.
         let occupied: Vec<Option<Vec<f32>>> =

@@ -1,14 +1,10 @@
-//! Vehicle detection: a YOLO model through libtorch, and what feeds it.
+//! The models: a YOLO vehicle detector and the space classifier through libtorch, on their own
+//! threads behind one queue. It knows frames and polygons, nothing of cameras or spaces' states.
 
 pub mod actor;
-pub mod bench;
 pub mod classifier;
-pub mod eval;
 pub mod model;
-pub mod motion;
 pub mod nms;
-pub mod overlay;
 pub mod patch;
 pub mod preprocess;
-pub mod replay;
 pub mod yolo;

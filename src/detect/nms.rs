@@ -114,9 +114,9 @@ pub fn suppress(mut candidates: Vec<Detection>, iou: f32, max_det: usize) -> Vec
     kept
 }
 
-impl From<&Detection> for crate::parking::occupancy::VehicleBox {
+impl From<&Detection> for crate::analysis::occupancy::VehicleBox {
     fn from(d: &Detection) -> Self {
-        crate::parking::occupancy::VehicleBox { x1: d.x1, y1: d.y1, x2: d.x2, y2: d.y2, score: d.score }
+        crate::analysis::occupancy::VehicleBox { x1: d.x1, y1: d.y1, x2: d.x2, y2: d.y2, score: d.score }
     }
 }
 

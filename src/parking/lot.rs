@@ -11,7 +11,7 @@ use parking_lot::RwLock;
 use super::board::SlotBoard;
 use super::geometry::Polygon;
 use super::pklot::PklotSpace;
-use super::slot::{Observe, Observed, Reshape, Retire, SlotActor, SlotError};
+use super::slot::{Drain, Observe, Observed, Reshape, Retire, SlotActor, SlotError};
 use super::state::{SlotState, SlotView};
 use crate::live::feed::ChangeFeed;
 use crate::metrics::Metrics;
@@ -105,6 +105,15 @@ impl Lot {
 
     fn actor(&self, id: i64) -> Result<Addr<SlotActor>, LotError> {
         self.actors.read().get(&id).cloned().ok_or(LotError::NoSuchSlot(id))
+    }
+
+    /// The server is stopping: every space stores what it still holds (changes wait behind the
+    /// ones under way, each actor handles one at a time). Answers how many changes could not be
+    /// stored (the database is out) and are lost.
+    pub async fn drain(&self) -> usize {
+        let actors: Vec<Addr<SlotActor>> = self.actors.read().values().cloned().collect();
+        let answers = futures_util::future::join_all(actors.iter().map(|a| a.send(Drain))).await;
+        answers.into_iter().map(|r| r.unwrap_or(0)).sum()
     }
 
     pub async fn observe(&self, id: i64, observation: Observe) -> Result<Observed, LotError> {

@@ -115,7 +115,11 @@ impl SlotActor {
             if self.held.len() >= HELD_LIMIT {
                 let lost = self.held.pop_front();
                 self.metrics.changes_held.dec();
-                tracing::error!(slot = self.view.id, ?lost, "too many changes held for the database; the oldest is lost");
+                tracing::error!(
+                    slot = self.view.id,
+                    ?lost,
+                    "too many changes held for the database; the oldest is lost"
+                );
             }
             self.held.push_back(o);
             self.metrics.changes_held.inc();
@@ -247,7 +251,9 @@ impl Handler<Observe> for SlotActor {
         AtomicResponse::new(Box::pin(self.store(vec![msg]).map(move |(last, left, error), act, ctx| {
             match error {
                 None => Ok(Observed { changed: last.is_some(), view: last.unwrap_or_else(|| act.view.clone()) }),
-                Some(e) if e.is_outage() && left.iter().all(|o| matches!(o.source, Source::Detector | Source::Camera)) => {
+                Some(e)
+                    if e.is_outage() && left.iter().all(|o| matches!(o.source, Source::Detector | Source::Camera)) =>
+                {
                     act.hold(left, ctx);
                     Ok(Observed { view: act.view.clone(), changed: false })
                 }

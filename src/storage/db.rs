@@ -32,7 +32,9 @@ impl DbError {
         matches!(
             self,
             DbError::Unavailable(_)
-                | DbError::Query(E::DatabaseError(K::ClosedConnection | K::UnableToSendCommand, _) | E::BrokenTransactionManager)
+                | DbError::Query(
+                    E::DatabaseError(K::ClosedConnection | K::UnableToSendCommand, _) | E::BrokenTransactionManager
+                )
         )
     }
 

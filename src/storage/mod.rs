@@ -12,3 +12,8 @@ pub mod schema;
 pub mod sessions;
 pub mod slots;
 pub mod stats;
+
+/// Lower-case hexadecimal, as digests are stored.
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}

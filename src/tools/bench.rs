@@ -8,9 +8,9 @@ use std::time::Instant;
 use anyhow::{bail, Context};
 use serde::{Deserialize, Serialize};
 
-use super::classifier::{ClassifierTimings, SpaceClassifier};
-use super::preprocess::decode;
-use super::yolo::{Timings, Yolo};
+use crate::detect::classifier::{ClassifierTimings, SpaceClassifier};
+use crate::detect::preprocess::decode;
+use crate::detect::yolo::{Timings, Yolo};
 use crate::parking::geometry::Polygon;
 
 pub struct Setup {

@@ -4,21 +4,25 @@
 //! queue and the head is retried with backoff; when the queue is full the oldest is dropped.
 //! It also applies the retention rules in the background.
 
-use std::collections::VecDeque;
+mod retention;
+
+use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use actix::prelude::*;
 use sha2::{Digest, Sha256};
 
-use super::backoff::Backoff;
-use super::feed::Frame;
+use crate::camera::backoff::Backoff;
+use crate::camera::feed::{Frame, FrameArrived, Origin};
 use crate::config::ArchiveConfig;
 use crate::metrics::Metrics;
 use crate::storage::captures::{self, Retention};
 use crate::storage::db::Db;
+use crate::storage::hex;
 use crate::storage::images::ImageStore;
 use crate::storage::models::NewCapture;
+use retention::{sweep, Swept};
 
 /// Why a frame was kept.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -78,6 +82,10 @@ pub struct Archive {
     queue: VecDeque<Keep>,
     forget: VecDeque<String>,
     busy: bool,
+    /// When each camera's last frame was kept on the timer.
+    last_kept: HashMap<String, Instant>,
+    /// The server is stopping: told when the queue is empty.
+    drained: Vec<tokio::sync::oneshot::Sender<()>>,
     failures: u32,
     backoff: Backoff,
     sweeping: bool,
@@ -101,6 +109,8 @@ impl Archive {
             queue: VecDeque::new(),
             forget: VecDeque::new(),
             busy: false,
+            last_kept: HashMap::new(),
+            drained: Vec::new(),
             failures: 0,
             backoff: Backoff { initial: Duration::from_millis(250), max: Duration::from_secs(30) },
             sweeping: false,
@@ -135,7 +145,12 @@ impl Archive {
                 .spawn(ctx);
             return;
         }
-        let Some(item) = self.queue.front() else { return };
+        let Some(item) = self.queue.front() else {
+            for done in self.drained.drain(..) {
+                let _ = done.send(());
+            }
+            return;
+        };
         // The item stays at the head (with its reply) until it is stored or given up.
         let (camera, frame, reason) = (item.camera.clone(), item.frame.clone(), item.reason);
         self.busy = true;
@@ -211,15 +226,6 @@ impl Archive {
     }
 }
 
-/// Captures one sweep looks at before it stops: a sweep is bounded, and the next one goes on.
-const SWEEP_BATCH: i64 = 500;
-const SWEEP_MAX_BATCHES: usize = 20;
-
-struct Swept {
-    deleted: usize,
-    skipped: usize,
-}
-
 async fn store_one(store: ImageStore, db: Db, camera: String, frame: Arc<Frame>, reason: Reason) -> Outcome {
     let sha = hex(&Sha256::digest(&frame.jpeg));
     let key = storage_key(&camera, &frame, &sha);
@@ -249,47 +255,6 @@ async fn store_one(store: ImageStore, db: Db, camera: String, frame: Arc<Frame>,
         }
         Err(e) => Outcome::Retry(e.to_string()),
     }
-}
-
-/// Deletes what the retention rules let go, in bounded batches, images first: a row without its
-/// image would be a broken link, an image without its row is only space. An image the store
-/// will not delete is skipped and counted (its row stays, so the next sweep tries again), and
-/// does not stop the rest; a batch of which nothing could be deleted (the store is out) ends the
-/// sweep.
-async fn sweep(db: Db, store: ImageStore, rules: Retention, metrics: Metrics) -> Result<Swept, String> {
-    let mut swept = Swept { deleted: 0, skipped: 0 };
-    let mut skip: Vec<i64> = Vec::new();
-    for _ in 0..SWEEP_MAX_BATCHES {
-        let batch = {
-            let mut conn = db.conn().await.map_err(|e| e.to_string())?;
-            captures::expired(&mut conn, &rules, &skip, SWEEP_BATCH).await.map_err(|e| e.to_string())?
-        };
-        if batch.is_empty() {
-            break;
-        }
-        let mut gone = Vec::with_capacity(batch.len());
-        for (id, key) in &batch {
-            match store.delete(key).await {
-                Ok(()) => gone.push(*id),
-                Err(e) => {
-                    tracing::warn!(capture = id, key, error = %e, "a capture's image could not be deleted; skipped");
-                    metrics.captures_undeletable.inc();
-                    skip.push(*id);
-                }
-            }
-        }
-        swept.skipped = skip.len();
-        if gone.is_empty() {
-            break;
-        }
-        let mut conn = db.conn().await.map_err(|e| e.to_string())?;
-        swept.deleted += captures::delete(&mut conn, &gone).await.map_err(|e| e.to_string())?;
-    }
-    Ok(swept)
-}
-
-pub fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 impl Actor for Archive {
@@ -330,6 +295,62 @@ impl Handler<Keep> for Archive {
         self.queue.push_back(msg);
         self.gauge();
         self.work(ctx);
+    }
+}
+
+/// A frame from a camera: kept if it was pushed (`archive.keep_pushed`) or if the camera's
+/// `archive.interval_s` has passed since its last kept frame.
+impl Handler<FrameArrived> for Archive {
+    type Result = ();
+
+    fn handle(&mut self, msg: FrameArrived, ctx: &mut Context<Self>) {
+        let now = Instant::now();
+        let every = (self.config.interval_s > 0).then(|| Duration::from_secs(self.config.interval_s));
+        let due = every.is_some_and(|every| self.last_kept.get(&msg.camera).is_none_or(|t| now - *t >= every));
+        let reason = match msg.origin {
+            Origin::Pushed if self.config.keep_pushed => Reason::Push,
+            _ if due => Reason::Interval,
+            _ => return,
+        };
+        self.last_kept.insert(msg.camera.clone(), now);
+        // A pulled frame shares the stream parser's large read buffer; a copy lets the archive
+        // hold it (possibly for long, during a store outage) without holding that buffer.
+        let frame = match msg.origin {
+            Origin::Pulled => Arc::new(Frame { jpeg: bytes::Bytes::copy_from_slice(&msg.frame.jpeg), ..*msg.frame }),
+            Origin::Pushed => msg.frame,
+        };
+        self.handle(Keep { camera: msg.camera, frame, reason, stored: None }, ctx);
+    }
+}
+
+/// The server is stopping and no frame comes any more: answers how many captures are still
+/// waiting once the queue is empty or `deadline` has passed (those are lost).
+#[derive(Message)]
+#[rtype(result = "usize")]
+pub struct Drain {
+    pub deadline: Duration,
+}
+
+impl Handler<Drain> for Archive {
+    type Result = ResponseActFuture<Self, usize>;
+
+    fn handle(&mut self, msg: Drain, ctx: &mut Context<Self>) -> Self::Result {
+        let (done, empty) = tokio::sync::oneshot::channel();
+        self.drained.push(done);
+        self.work(ctx);
+        Box::pin(
+            async move {
+                let _ = tokio::time::timeout(msg.deadline, empty).await;
+            }
+            .into_actor(self)
+            .map(|_, act, _| {
+                let left = act.queue.len();
+                if left > 0 {
+                    act.metrics.captures_dropped.with_label_values(&["stopping"]).inc_by(left as u64);
+                }
+                left
+            }),
+        )
     }
 }
 

@@ -14,7 +14,7 @@ use anyhow::{bail, Context};
 use bytes::{BufMut, Bytes, BytesMut};
 use futures_util::stream;
 
-use super::jpeg;
+use crate::camera::jpeg;
 
 /// The part boundary of the ESP32 CameraWebServer sketch.
 pub const ESP32_BOUNDARY: &str = "123456789000000000000987654321";

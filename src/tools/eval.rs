@@ -10,12 +10,12 @@ use anyhow::Context;
 use image::RgbImage;
 use serde::Serialize;
 
-use super::actor::Seen;
-use super::classifier::{ClassifierTimings, SpaceClassifier};
-use super::preprocess::decode;
-use super::yolo::{Timings, Yolo};
+use crate::analysis::occupancy::{self, OccupancyParams, SpaceEvidence, VehicleBox};
+use crate::detect::actor::Seen;
+use crate::detect::classifier::{ClassifierTimings, SpaceClassifier};
+use crate::detect::preprocess::decode;
+use crate::detect::yolo::{Timings, Yolo};
 use crate::parking::geometry::Polygon;
-use crate::parking::occupancy::{self, OccupancyParams, SpaceEvidence, VehicleBox};
 use crate::parking::pklot::{self, PklotSpace};
 
 /// The models a frame goes through, as the server's detector worker runs them.

@@ -11,8 +11,8 @@ use std::path::PathBuf;
 use serde::Serialize;
 
 use super::eval::{annotated_sets, evidence, load, FrameSize, ModelTimings, Models};
+use crate::analysis::camera_loop::CameraLoop;
 use crate::config::{DetectConfig, OccupancyConfig};
-use crate::parking::camera_loop::CameraLoop;
 use crate::parking::geometry::Polygon;
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]

@@ -19,7 +19,7 @@
 
 use std::collections::HashMap;
 
-use super::geometry::Polygon;
+use crate::parking::geometry::Polygon;
 
 /// A detector box in the pixel coordinates of the frame the spaces are drawn on.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -360,7 +360,13 @@ impl<T: Clone> Debouncer<T> {
     /// None=unknown); `shown` = what this analysis looked at. Returns the new state and what
     /// first showed it exactly when the space should change now (after `confirm` agreeing
     /// analyses that differ from current); key = the space id.
-    pub fn update(&mut self, key: i64, current: Option<bool>, evidence: &SpaceEvidence, shown: &T) -> Option<(bool, T)> {
+    pub fn update(
+        &mut self,
+        key: i64,
+        current: Option<bool>,
+        evidence: &SpaceEvidence,
+        shown: &T,
+    ) -> Option<(bool, T)> {
         let seen = evidence.occupied;
         if current == Some(seen) {
             // Agreement with the present state breaks any streak towards the other one.

@@ -15,9 +15,9 @@ use std::time::Instant;
 
 use image::{GrayImage, RgbImage};
 
-use super::geometry::Polygon;
 use super::occupancy::{Debouncer, SpaceEvidence};
-use crate::detect::motion::{MotionGate, MotionParams};
+use crate::analysis::motion::{MotionGate, MotionParams};
+use crate::parking::geometry::Polygon;
 
 /// Evidence at least this sure is remembered while the space's pixels stay unchanged.
 pub const HOLD_CONFIDENCE: f32 = 0.9;
