@@ -1,7 +1,8 @@
 //! The dashboard in a real browser: this test starts the server with a replayed PKLot camera,
 //! sets every space to the frame's annotated state, and runs `tests/browser/dashboard.mjs`
 //! (Debian's Chromium driven by playwright-core; `scripts/install-browser.sh` installs both).
-//! The script asks for the server to be killed and restarted; this side does it.
+//! The script asks for the server to be killed and restarted, and for its private PostgreSQL to
+//! be stopped and started again (a database outage); this side does it.
 //!
 //! Screenshots land in `target/tmp/dashboard-screenshots/`.
 
@@ -63,22 +64,48 @@ fn dashboard_in_a_real_browser() {
         .expect("node (Node.js) on the PATH");
     let mut answer = node.stdin.take().unwrap();
     let mut transcript = String::new();
+    let cluster = s.data_dir.join("postgres");
+    // The port the database listened on when it was stopped, to start it where the server looks.
+    let mut database_port = None;
     for line in BufReader::new(node.stdout.take().unwrap()).lines().map_while(Result::ok) {
         println!("{line}");
         transcript.push_str(&line);
         transcript.push('\n');
-        if line == "ASK restart" {
-            s.kill();
-            s.relaunch_on_same_port();
-            writeln!(answer, "ok").unwrap();
+        match line.as_str() {
+            "ASK restart" => {
+                s.kill();
+                s.relaunch_on_same_port();
+            }
+            "ASK database-stop" => {
+                // postmaster.pid's fourth line is the port the database listens on.
+                let pid_file = std::fs::read_to_string(cluster.join("postmaster.pid")).unwrap();
+                database_port = Some(pid_file.lines().nth(3).unwrap().trim().to_string());
+                let out = common::pg_ctl(&cluster, &["stop", "-m", "immediate", "-w"]);
+                assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+            }
+            "ASK database-start" => {
+                let port = database_port.take().expect("the database was stopped first");
+                let opts = format!("-p {port} -c listen_addresses=127.0.0.1 -c unix_socket_directories=''");
+                let log = cluster.join("server.log");
+                let out = common::pg_ctl(&cluster, &["start", "-w", "-l", log.to_str().unwrap(), "-o", &opts]);
+                assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+            }
+            _ => continue,
         }
+        writeln!(answer, "ok").unwrap();
     }
     let status = node.wait().unwrap();
     assert!(status.success(), "the browser test failed:\n{transcript}\nserver log:\n{}", s.log());
     assert!(transcript.contains("ALL PASSED"), "{transcript}");
-    for name in
-        ["signin-desktop", "overview-desktop", "overview-phone", "camera-desktop", "camera-phone", "users-desktop"]
-    {
+    for name in [
+        "signin-desktop",
+        "overview-desktop",
+        "overview-phone",
+        "camera-desktop",
+        "camera-phone",
+        "users-desktop",
+        "database-down-desktop",
+    ] {
         let png = std::fs::read(shots.join(format!("{name}.png"))).expect(name);
         assert_eq!(&png[1..4], b"PNG", "{name} is a PNG");
     }

@@ -22,6 +22,8 @@ const VIEWER = { username: 'vera', password: 'viewer-pass-123', role: 'viewer' }
 const OPERATOR = { username: 'olga', password: 'operator-pass-123', role: 'operator' };
 const DESKTOP = { width: 1280, height: 800 };
 const PHONE = { width: 390, height: 844 };
+/** The name the harness gives ADMIN_TOKEN (`auth.tokens` in tests/common): changes made with it are by "token:tests". */
+const TOKEN_NAME = 'tests';
 /** What the issue asks: a change through the API shows within one second. */
 const LIVE_DEADLINE_MS = 1000;
 
@@ -128,13 +130,13 @@ async function open(viewport, hash = '#/', who = ADMIN) {
   return page;
 }
 
-/** axe-core's WCAG 2.1 A and AA violations on the page as it is now, one line each. */
-async function axe(page, where) {
+/** axe-core's WCAG 2.1 A and AA violations on the page as it is now (or the part `only` selects), one line each. */
+async function axe(page, where, only = null) {
   await page.addScriptTag({ path: AXE });
-  const violations = await page.evaluate(async () => {
-    const r = await window.axe.run(document, { runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa'] } });
+  const violations = await page.evaluate(async (only) => {
+    const r = await window.axe.run(only || document, { runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa'] } });
     return r.violations.map((v) => ({ id: v.id, impact: v.impact, help: v.help, nodes: v.nodes.slice(0, 3).map((n) => n.target.join(' ')) }));
-  });
+  }, only);
   return violations.map((v) => `${where}: ${v.impact} ${v.id} (${v.help}) at ${v.nodes.join(', ')}`);
 }
 
@@ -340,6 +342,99 @@ try {
     await p.close();
   });
 
+  await step('who set a space shows: a sensor, then a change by hand through the API, with its name', async () => {
+    const s = slots.find((x) => x.state === 'occupied');
+    const p = await open(DESKTOP, '#/');
+    const tile = p.locator(`.tile[data-slot-id="${s.id}"]`);
+    const sensed = await api(`api/slots/${s.id}/observations`, { method: 'POST', body: JSON.stringify({ state: 'free' }) });
+    check(sensed.slot.source === 'sensor' && sensed.slot.actor === `token:${TOKEN_NAME}`, `the sensor's change reads ${JSON.stringify(sensed.slot)}`);
+    await p.locator(`.tile[data-slot-id="${s.id}"][data-state="free"][data-source="sensor"]`).waitFor({ timeout: 3000 });
+    const sensorTitle = await tile.getAttribute('title');
+    check(sensorTitle.includes(`reported by sensor ${TOKEN_NAME}`) && !sensorTitle.includes('by hand'), `after a sensor's report the tile says "${sensorTitle}"`);
+
+    const set = await setState(s.id, 'occupied');
+    check(set.source === 'manual' && set.actor === `token:${TOKEN_NAME}`, `the change by hand reads ${JSON.stringify(set)}`);
+    await p.locator(`.tile[data-slot-id="${s.id}"][data-state="occupied"][data-source="manual"]`).waitFor({ timeout: 3000 });
+    const byHand = `set by hand by API token ${TOKEN_NAME}`;
+    const title = await tile.getAttribute('title');
+    check(title.includes(byHand) && !title.includes('sensor'), `after a change by hand the tile says "${title}"`);
+    check((await tile.getAttribute('aria-label')) === title, 'the tile is named as its title says');
+
+    await p.goto(`${BASE}/#/spaces`);
+    await live(p);
+    const card = p.locator(`.space[data-slot-id="${s.id}"]`);
+    await card.locator('[data-set-by="manual"]', { hasText: `Set by hand by API token ${TOKEN_NAME}` }).waitFor({ timeout: 3000 });
+    await card.click();
+    await p.locator('dialog[open] [data-set-by="manual"]', { hasText: /holds against the detector/ }).waitFor({ timeout: 3000 });
+    await p.keyboard.press('Escape');
+
+    await p.goto(`${BASE}/#/camera/${encodeURIComponent(CAMERA)}`);
+    await live(p);
+    const zone = p.locator(`.stage polygon[data-slot-id="${s.id}"][data-source="manual"] title`);
+    await zone.waitFor({ state: 'attached', timeout: 3000 });
+    check((await zone.textContent()).includes(byHand), `the camera view's outline says "${await zone.textContent()}"`);
+    check((await p.locator(`.tiles [data-slot-id="${s.id}"]`).getAttribute('title')).includes(byHand), "the camera view's tile does not say who set it");
+    await p.close();
+  });
+
+  await step("what the live feed says of a camera and its spaces shows: analysis failing, a change held, the camera offline", async () => {
+    // The messages are the server's, as the API shows them, changed by the test on their way to
+    // this page; the server's own camera status (every few seconds) is held back so it does not
+    // overwrite them.
+    const listed = (await api('api/cameras')).find((c) => c.id === CAMERA);
+    check(listed && listed.analysis_failures === 0 && listed.analysis_error === null, `the camera reads ${JSON.stringify(listed)}`);
+    const p = watch(await (await contextFor(DESKTOP)).newPage());
+    let toPage = null;
+    await p.routeWebSocket(/\/ws$/, (ws) => {
+      const server = ws.connectToServer();
+      server.onMessage((m) => {
+        if (typeof m === 'string' && JSON.parse(m).type === 'camera') return;
+        ws.send(m);
+      });
+      toPage = ws;
+    });
+    const send = (msg) => toPage.send(JSON.stringify(msg));
+    await p.goto(`${BASE}/#/`);
+    await live(p);
+    const card = p.locator(`section[data-camera-id="${CAMERA}"]`);
+    check((await card.locator('[data-analysis-error]').count()) === 0, 'a warning before any analysis failed');
+
+    const why = 'the detector timed out after 5 s';
+    send({ type: 'camera', camera: { ...listed, analysis_failures: 3, analysis_error: why } });
+    await card.locator('[data-analysis-error]', { hasText: `analysis failing: ${why}` }).waitFor({ timeout: 3000 });
+    await p.goto(`${BASE}/#/camera/${encodeURIComponent(CAMERA)}`);
+    await p.locator('.status-line [data-analysis-error]', { hasText: `analysis failing: ${why}` }).waitFor({ timeout: 3000 });
+    send({ type: 'camera', camera: { ...listed, analysis_failures: 3, analysis_error: null } });
+    await p.locator('.status-line [data-analysis-error]').waitFor({ state: 'detached', timeout: 3000 });
+
+    // A change the camera saw while the database is out: the stored state, and what waits.
+    const now = await api(`api/slots?camera=${encodeURIComponent(CAMERA)}`);
+    const s = now.find((x) => x.state === 'free' && x.source === 'manual');
+    check(s && !('held' in s), `a free space without anything held: ${JSON.stringify(s)}`);
+    send({ type: 'slot', slot: { ...s, held: 'occupied' } });
+    await p.locator(`.space-notes [data-slot-id="${s.id}"][data-held="occupied"]`, { hasText: 'pending: occupied' }).waitFor({ timeout: 3000 });
+    check((await p.locator(`.tiles [data-slot-id="${s.id}"]`).getAttribute('data-state')) === 'free', 'the tile shows the held state, not the stored one');
+    check((await p.locator(`.tiles [data-slot-id="${s.id}"]`).getAttribute('title')).includes('pending: occupied'), "the tile's title does not name what is held");
+    await p.goto(`${BASE}/#/spaces`);
+    await p.locator(`.space[data-slot-id="${s.id}"] [data-held="occupied"]`, { hasText: 'pending: occupied' }).waitFor({ timeout: 3000 });
+    send({ type: 'slot', slot: s });
+    await p.locator(`.space[data-slot-id="${s.id}"] [data-held]`).waitFor({ state: 'detached', timeout: 3000 });
+
+    // The camera goes dark: offline, and its spaces unknown ("camera offline").
+    await p.goto(`${BASE}/#/`);
+    send({ type: 'camera', camera: { ...listed, status: 'offline', fps: 0 } });
+    for (const x of now) send({ type: 'slot', slot: { ...x, state: 'unknown', source: 'camera', actor: null } });
+    await card.locator('.badge[data-status="offline"]', { hasText: 'offline' }).waitFor({ timeout: 3000 });
+    await p.waitForFunction((n) => document.querySelectorAll('.tile[data-state="unknown"]').length === n, now.length, { timeout: 3000 });
+    check((await card.locator('[data-camera-count="unknown"]').textContent()).trim() === String(now.length), 'the unknown count is not every space');
+    const title = await p.locator(`.tile[data-slot-id="${now[0].id}"]`).getAttribute('title');
+    check(/Unknown/.test(title) && title.includes('camera offline'), `an unknown space's tile says "${title}"`);
+    await p.goto(`${BASE}/#/camera/${encodeURIComponent(CAMERA)}`);
+    await p.locator('[data-camera-status="offline"]').waitFor({ timeout: 3000 });
+    check((await p.locator('.stage [data-slot-id][data-state="unknown"]').count()) === now.length, 'the camera view does not draw every space unknown');
+    await p.close();
+  });
+
   let drawn;
   await step('drawing a space in the editor creates it through the API', async () => {
     await page.goto(`${BASE}/#/editor/${encodeURIComponent(CAMERA)}`);
@@ -443,6 +538,57 @@ try {
     await setState(s.id, 'free');
   });
 
+  await step('a database outage: a banner on every view and the figures dimmed, until it is back', async () => {
+    // The page's CSP allows only its own scripts; the checker is injected by the test.
+    const context = await signedInContext(DESKTOP, ADMIN, { bypassCSP: true });
+    const p = watch(await context.newPage());
+    await p.goto(`${BASE}/#/`);
+    await live(p);
+    const banner = p.locator('#database-banner');
+    const stale = () => p.evaluate(() => document.body.classList.contains('stale'));
+    check(await banner.isHidden(), 'the banner shows while the database is up');
+    check(!(await stale()), 'the figures are dimmed while the database is up');
+    await recordConnection(p);
+    await ask('database-stop');
+    const t = Date.now();
+    try {
+      await banner.waitFor({ state: 'visible', timeout: 15000 });
+      console.log(`# banner shown ${Date.now() - t} ms after the database stopped`);
+      const text = await banner.textContent();
+      check(/^Database unreachable/.test(text) && /last stored/.test(text) && /held/.test(text), `the banner says "${text}"`);
+      check((await p.locator('body[data-database="down"]').count()) === 1, 'the body does not say the database is down');
+      check(await stale(), 'the figures are not marked stale');
+      const opacity = Number(await p.locator('.lot').evaluate((el) => getComputedStyle(el).opacity));
+      check(opacity < 1, `the lot's counts are shown at opacity ${opacity}`);
+      await p.screenshot({ path: join(SHOTS, 'database-down-desktop.png'), fullPage: false });
+      const found = await axe(p, 'the database banner', '#database-banner');
+      check(found.length === 0, `accessibility problems:\n${found.join('\n')}`);
+      // Every view, as the page moves between them (a new page could not sign in: sessions are
+      // in the database).
+      for (const [hash, section] of [['#/spaces', 'spaces'], [`#/camera/${encodeURIComponent(CAMERA)}`, 'camera'], ['#/sessions', 'sessions'], ['#/', 'overview']]) {
+        await p.evaluate((h) => (location.hash = h), hash);
+        await p.locator(`nav.sections a[data-section="${section}"][aria-current="page"]`).waitFor({ timeout: 3000 });
+        check(await banner.isVisible(), `the banner is not on the ${section} view`);
+      }
+    } finally {
+      await ask('database-start');
+    }
+    await banner.waitFor({ state: 'hidden', timeout: 30000 });
+    console.log(`# banner gone ${Date.now() - t} ms after the database stopped`);
+    check((await p.locator('body[data-database="up"]').count()) === 1, 'the body still says the database is down');
+    await live(p, 30000);
+    check(!(await stale()), 'the figures are still dimmed with the database back');
+    // The live link does not need the database: it stayed open throughout.
+    const states = await p.evaluate(() => window.connectionStates);
+    check(states.every((x) => x === 'live'), `the indicator went ${states.join(' → ')} during the outage`);
+    // Stored again, and shown.
+    const s = slots.find((x) => x.state === 'free');
+    await setState(s.id, 'occupied');
+    await shows(p, s.id, 'occupied', Date.now());
+    await setState(s.id, 'free');
+    await context.close();
+  });
+
   /** No control that sets a space by hand, anywhere on the page. */
   const markControls = (p) => p.locator('[data-action="mark-free"], [data-action="mark-occupied"]').or(p.getByRole('button', { name: /^Mark (free|occupied)$/ }));
 
@@ -497,6 +643,7 @@ try {
     await p.locator(`dialog[open] .badge[data-slot-id="${s.id}"][data-state="occupied"]`).waitFor({ timeout: 3000 });
     await p.locator('dialog[open] [data-action="mark-free"]').click();
     await shows(p, s.id, 'free', Date.now(), 'dialog[open]');
+    await p.locator('dialog[open] [data-set-by="manual"]', { hasText: `Set by hand by ${OPERATOR.username}` }).waitFor({ timeout: 3000 });
     check((await api(`api/slots/${s.id}`)).state === 'free', "the operator's mark did not reach the server");
     await setState(s.id, 'occupied');
     await p.keyboard.press('Escape');

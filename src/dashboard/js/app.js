@@ -81,11 +81,29 @@ function showConnection(state, retryIn) {
       : state === 'connecting'
         ? 'Connecting…'
         : `Offline · retrying in ${duration(Math.max(1, (retryIn || 0) / 1000))}`;
-  document.body.classList.toggle('stale', state !== 'live' && store.synced);
+  showStale();
+}
+
+const DATABASE_DOWN =
+  'Database unreachable: the lot is shown as last stored; camera changes are held and will be stored when it returns. Spaces cannot be set by hand until then.';
+
+/** The banner over every view while the server cannot reach its database. */
+function showDatabase(up) {
+  const el = document.getElementById('database-banner');
+  document.body.dataset.database = up ? 'up' : 'down';
+  el.textContent = up ? '' : DATABASE_DOWN;
+  el.hidden = up;
+  showStale();
+}
+
+/** The live figures are dimmed while they may be behind: offline, or the database out. */
+function showStale() {
+  document.body.classList.toggle('stale', store.synced && (store.connection !== 'live' || !store.databaseUp));
 }
 
 subscribe((change) => {
   if (change.kind === 'connection') showConnection(change.state, change.retryIn);
+  if (change.kind === 'database') showDatabase(change.up);
 });
 
 /** The bar and the sections for the signed-in user. */
@@ -110,7 +128,7 @@ function stop(reason) {
   reset();
   setUser(null);
   showUser();
-  document.body.classList.remove('stale');
+  showDatabase(true);
   showConnection('connecting');
   show(() => signin.mount(root, { reason, onSignedIn: start }));
 }

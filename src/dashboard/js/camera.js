@@ -5,7 +5,7 @@
 import { h, svg, fill } from './dom.js';
 import { url } from './api.js';
 import { store, subscribe, slotsOf, cameraList } from './store.js';
-import { ago, counts, percent, stateLabel, clock } from './format.js';
+import { ago, counts, percent, stateLabel, slotSummary, sourceData, analysisWarning, pendingText } from './format.js';
 import { bounds, centroid, pointsAttr } from './polygon.js';
 import { mayAdminister } from './auth.js';
 
@@ -30,14 +30,20 @@ export function mount(root, [requested]) {
 
   const tabs = h('nav', { class: 'camera-tabs', 'aria-label': 'Cameras' });
   const img = h('img', { alt: `Live picture of camera ${id}` });
-  const zones = svg('svg', { class: 'zones', 'aria-hidden': 'true', preserveAspectRatio: 'none' });
+  const zones = svg('svg', { class: 'zones live-data', 'aria-hidden': 'true', preserveAspectRatio: 'none' });
   const placeholder = h('div', { class: 'placeholder', hidden: true });
   const stage = h('div', { class: 'stage', 'data-camera-id': id }, img, zones, placeholder);
   const boxesButton = h('button', { type: 'button', 'aria-pressed': 'false', 'data-action': 'boxes' }, 'Vehicle boxes');
   const status = h('div', { class: 'status-line', role: 'status', 'aria-live': 'off' });
-  const legend = h('div', { class: 'row small muted' }, ['free', 'occupied', 'unknown'].map((s) => h('span', { class: 'badge', 'data-state': s }, stateLabel(s))));
+  const legend = h(
+    'div',
+    { class: 'row small muted' },
+    ['free', 'occupied', 'unknown'].map((s) => h('span', { class: 'badge', 'data-state': s }, stateLabel(s))),
+    h('span', { class: 'legend-manual' }, 'set by hand'),
+  );
   const summary = h('div', { class: 'counts small' });
   const spaces = h('div', { class: 'tiles', role: 'group', 'aria-label': 'Spaces' });
+  const notes = h('ul', { class: 'space-notes small', 'aria-label': 'Changes waiting for the database', hidden: true });
 
   root.append(
     tabs,
@@ -48,7 +54,7 @@ export function mount(root, [requested]) {
       status,
       stage,
       legend,
-      h('section', { class: 'card live-data' }, summary, spaces),
+      h('section', { class: 'card live-data' }, summary, spaces, notes),
     ),
   );
 
@@ -137,7 +143,11 @@ export function mount(root, [requested]) {
         return svg(
           'g',
           {},
-          svg('polygon', { class: 'zone', 'data-slot-id': s.id, 'data-state': s.state, points: pointsAttr(s.polygon) }, svg('title', {}, `Space ${s.label}: ${stateLabel(s.state)}`)),
+          svg(
+            'polygon',
+            { class: 'zone', 'data-slot-id': s.id, 'data-state': s.state, 'data-source': s.source, 'data-held': s.held, points: pointsAttr(s.polygon) },
+            svg('title', {}, slotSummary(s)),
+          ),
           svg('text', { class: 'zone-label', x: cx, y: cy, 'text-anchor': 'middle', 'dominant-baseline': 'middle' }, s.label),
         );
       }),
@@ -156,10 +166,22 @@ export function mount(root, [requested]) {
     );
     fill(
       spaces,
-      slots.map((s) =>
-        h('a', { class: 'tile', href: `#/spaces/${s.id}`, 'data-slot-id': s.id, 'data-state': s.state, title: `Space ${s.label}: ${stateLabel(s.state)} since ${clock(s.since)}` }, s.label),
+      slots.map((s) => {
+        const el = h('a', { class: 'tile', href: `#/spaces/${s.id}`, 'data-slot-id': s.id, 'data-state': s.state, title: slotSummary(s) }, s.label);
+        sourceData(el, s);
+        return el;
+      }),
+    );
+    // A change the camera saw while the database is out is not on the tiles' colours (they show
+    // what is stored): it is named under them.
+    const held = slots.filter((s) => s.held);
+    fill(
+      notes,
+      held.map((s) =>
+        h('li', { 'data-slot-id': s.id, 'data-state': s.state, 'data-held': s.held }, h('strong', {}, s.label), ` ${stateLabel(s.state)}, ${pendingText(s)}`),
       ),
     );
+    notes.hidden = held.length === 0;
   }
 
   function renderStatus() {
@@ -178,6 +200,8 @@ export function mount(root, [requested]) {
       h('span', { class: 'muted' }, `${cam.frames ?? 0} frames · ${cam.viewers ?? 0} viewer${cam.viewers === 1 ? '' : 's'}`),
       cam.status !== 'online' && cam.last_error ? h('span', { class: 'muted' }, `last error: ${cam.last_error}`) : null,
     );
+    const warning = analysisWarning(cam);
+    if (warning) status.append(warning);
   }
 
   const unsubscribe = subscribe((change) => {

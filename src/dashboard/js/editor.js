@@ -10,7 +10,7 @@
 import { h, svg, fill, clear, notify } from './dom.js';
 import { api } from './api.js';
 import { store, subscribe, slotsOf, cameraList, apply } from './store.js';
-import { stateLabel, clock } from './format.js';
+import { stateLabel, clock, setBy, pendingText } from './format.js';
 import {
   validatePolygon,
   centroid,
@@ -513,7 +513,8 @@ export function mount(root, params) {
       const pending = s.pending.has(slot.id);
       it.button.dataset.state = slot.state;
       it.button.setAttribute('aria-pressed', String(slot.id === s.selected));
-      it.button.title = `Space ${slot.label}: ${stateLabel(slot.state)}${pending ? ', unsaved changes' : ''}`;
+      const who = setBy(slot);
+      it.button.title = `Space ${slot.label}: ${stateLabel(slot.state)}${who ? `, ${who}` : ''}${pending ? ', unsaved changes' : ''}`;
       toggleData(it.button, 'pending', pending);
       it.label.textContent = slot.label;
       it.state.textContent = `, ${stateLabel(slot.state)}${pending ? ', unsaved changes' : ''}`;
@@ -691,7 +692,8 @@ export function mount(root, params) {
       r.title.textContent = `Space ${slot.label}`;
       r.badge.dataset.state = slot.state;
       r.badge.textContent = stateLabel(slot.state);
-      r.since.textContent = slot.since ? `In this state since ${clock(slot.since)}` : '';
+      const who = [setBy(slot), pendingText(slot)].filter(Boolean).join(', ');
+      r.since.textContent = slot.since ? `In this state since ${clock(slot.since)}${who ? `, ${who}` : ''}` : '';
       // A rename from elsewhere shows, unless the person is typing a name of their own.
       if (slot.label !== r.labelShown) {
         if (r.label.value === r.labelShown) r.label.value = slot.label;

@@ -1,9 +1,48 @@
 // How times, durations and states read on the page.
 
+import { h } from './dom.js';
+
 export const STATES = ['free', 'occupied', 'unknown'];
 
 export function stateLabel(state) {
   return { free: 'Free', occupied: 'Occupied', unknown: 'Unknown' }[state] || state;
+}
+
+/** A user's name as it is; an API token's ("token:ci") as "API token ci". */
+export function actorName(actor) {
+  return actor.startsWith('token:') ? `API token ${actor.slice('token:'.length)}` : actor;
+}
+
+/**
+ * Who set a space's current state: "set by hand by admin" (which holds against the detector
+ * until the camera sees the space change), "reported by sensor gate-3", "detected", "camera
+ * offline" (it sent no usable frame, so the state is not known); '' before anything set it.
+ */
+export function setBy(slot) {
+  switch (slot.source) {
+    case 'manual':
+      return slot.actor ? `set by hand by ${actorName(slot.actor)}` : 'set by hand';
+    case 'sensor':
+      // A sensor reports with a token named after it.
+      return slot.actor ? `reported by sensor ${slot.actor.replace(/^token:/, '')}` : 'reported by a sensor';
+    case 'detector':
+      return 'detected';
+    case 'camera':
+      return 'camera offline';
+    default:
+      return slot.source || '';
+  }
+}
+
+/** While the database is out: the state the camera has seen since, not yet stored. */
+export function pendingText(slot) {
+  return slot.held ? `pending: ${stateLabel(slot.held).toLowerCase()}` : '';
+}
+
+/** A space in one line, for a title: "Space A1: Occupied since 14:05:09, set by hand by admin". */
+export function slotSummary(slot, extra = '') {
+  const who = [setBy(slot), pendingText(slot)].filter(Boolean).join(', ');
+  return `Space ${slot.label}: ${stateLabel(slot.state)} since ${clock(slot.since)}${extra}${who ? `, ${who}` : ''}`;
 }
 
 /** 3725 → "1 h 2 min"; 42 → "42 s". */
@@ -55,4 +94,20 @@ export function counts(slots) {
   const known = c.free + c.occupied;
   c.occupancy = known ? c.occupied / known : null;
   return c;
+}
+
+/** `data-source` (who set the state) and `data-held` (what waits for the database) on a space's element. */
+export function sourceData(el, slot) {
+  if (slot.source) el.dataset.source = slot.source;
+  else delete el.dataset.source;
+  if (slot.held) el.dataset.held = slot.held;
+  else delete el.dataset.held;
+}
+
+/** "analysis failing: …" while the camera's latest analysis failed; null otherwise. */
+export function analysisWarning(cam) {
+  if (!cam.analysis_error) return null;
+  const n = cam.analysis_failures || 0;
+  const failures = n ? ` (${n} failure${n === 1 ? '' : 's'} since the server started)` : '';
+  return h('p', { class: 'warning small', 'data-analysis-error': '' }, `analysis failing: ${cam.analysis_error}${failures}`);
 }

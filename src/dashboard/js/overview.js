@@ -4,7 +4,7 @@
 
 import { h, fill } from './dom.js';
 import { store, subscribe, slotsOf, cameraList } from './store.js';
-import { counts, percent, stateLabel, clock, duration, since } from './format.js';
+import { counts, percent, stateLabel, duration, since, slotSummary, sourceData, analysisWarning } from './format.js';
 import { mayAdminister } from './auth.js';
 
 export function mount(root) {
@@ -61,6 +61,7 @@ export function mount(root) {
         h('h2', {}, cam.name || cam.id),
         h('span', { class: 'badge', 'data-status': cam.status }, cam.status || 'unknown'),
       ),
+      analysisWarning(cam),
       countsRow(c, 'data-camera-count', 'compact'),
       meter(c),
       slots.length ? grid : h('p', { class: 'muted small' }, 'No spaces marked yet.'),
@@ -83,9 +84,10 @@ export function mount(root) {
   function setTile(el, slot) {
     el.dataset.slotId = slot.id;
     el.dataset.state = slot.state;
+    sourceData(el, slot);
     el.textContent = slot.label;
     const stay = slot.state === 'occupied' && slot.session_started_at ? `, parked ${duration(since(slot.session_started_at))}` : '';
-    el.title = `Space ${slot.label}: ${stateLabel(slot.state)} since ${clock(slot.since)}${stay}`;
+    el.title = slotSummary(slot, stay);
     el.setAttribute('aria-label', el.title);
   }
 
@@ -102,7 +104,8 @@ export function mount(root) {
         return;
       }
     }
-    if (change.kind !== 'connection') schedule();
+    // The banner (app.js) says the database is out; the figures stay as they are.
+    if (change.kind !== 'connection' && change.kind !== 'database') schedule();
   });
 
   function refreshCounts(cameraId) {

@@ -709,6 +709,13 @@ export function mount(root) {
       case 'camera_removed':
         if (syncOptions()) renderRows();
         break;
+      case 'database':
+        // Back: what could not load while it was out loads now, with the stays stored since.
+        if (change.up) {
+          refreshSessionsSoon();
+          refreshHistorySoon();
+        }
+        break;
       default:
         break;
     }

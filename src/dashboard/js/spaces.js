@@ -5,7 +5,7 @@
 import { h, fill, notify } from './dom.js';
 import { api, query } from './api.js';
 import { store, subscribe, slotsOf, cameraList } from './store.js';
-import { STATES, stateLabel, clock, duration, since } from './format.js';
+import { STATES, stateLabel, clock, duration, since, setBy, pendingText, sourceData } from './format.js';
 import { captureThumb } from './thumbs.js';
 import { mayMark, mayAdminister } from './auth.js';
 
@@ -64,13 +64,17 @@ export function mount(root, [openId]) {
   function setCard(el, slot) {
     el.dataset.slotId = slot.id;
     el.dataset.state = slot.state;
+    sourceData(el, slot);
     const cam = store.cameras.get(slot.camera_id);
+    const who = setBy(slot);
     fill(
       el,
       h('span', { class: 'row spread' }, h('span', { class: 'label' }, slot.label), h('span', { class: 'badge', 'data-state': slot.state }, stateLabel(slot.state))),
       h('span', { class: 'muted small' }, cam?.name || slot.camera_id),
       h('span', { class: 'small' }, `since ${clock(slot.since)}`),
       h('span', { class: 'small', 'data-stay-since': slot.state === 'occupied' ? slot.session_started_at || '' : '' }, stayText(slot)),
+      who ? h('span', { class: 'small set-by', 'data-set-by': slot.source }, who) : null,
+      slot.held ? h('span', { class: 'small pending', 'data-held': slot.held }, pendingText(slot)) : null,
     );
   }
 
@@ -79,7 +83,7 @@ export function mount(root, [openId]) {
   }
 
   const unsubscribe = subscribe((change) => {
-    if (change.kind === 'connection') return;
+    if (change.kind === 'connection' || change.kind === 'database') return;
     if (change.kind === 'slot') {
       const el = cards.get(change.slot.id);
       if (el && matches(change.slot)) setCard(el, change.slot);
@@ -142,6 +146,8 @@ export function mount(root, [openId]) {
         h('span', { class: 'badge', 'data-slot-id': slot.id, 'data-state': slot.state }, stateLabel(slot.state)),
       ),
       h('p', { class: 'muted small' }, `${store.cameras.get(slot.camera_id)?.name || slot.camera_id || ''} · ${stateLabel(slot.state)} since ${clock(slot.since)} · ${stayText(slot)}`),
+      setBy(slot) ? h('p', { class: 'small set-by', 'data-set-by': slot.source }, setByText(slot)) : null,
+      slot.held ? h('p', { class: 'small pending', 'data-held': slot.held }, `${pendingText(slot)}: the camera has seen this since; it is stored when the database is back`) : null,
       mayMark()
         ? h(
             'div',
@@ -204,4 +210,11 @@ export function mount(root, [openId]) {
 function stayText(slot) {
   if (slot.state === 'occupied' && slot.session_started_at) return `parked ${duration(since(slot.session_started_at))}`;
   return slot.state === 'free' ? 'no car' : 'state not known';
+}
+
+/** Who set the state, as a sentence; a change by hand says what it means for the detector. */
+function setByText(slot) {
+  const who = setBy(slot);
+  const text = `${who[0].toUpperCase()}${who.slice(1)}`;
+  return slot.source === 'manual' ? `${text}: it holds against the detector until the camera sees the space change.` : `${text}.`;
 }

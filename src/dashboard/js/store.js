@@ -12,6 +12,11 @@ export const store = {
   connection: 'connecting',
   /** whether a snapshot has arrived since the page loaded */
   synced: false,
+  /**
+   * false while the server cannot reach its database: the lot is the last one stored, and the
+   * cameras' changes are held on the server until it returns
+   */
+  databaseUp: true,
 };
 
 const listeners = new Set();
@@ -19,7 +24,8 @@ const listeners = new Set();
 /**
  * `fn(change)` is called on every change: {kind: 'snapshot'}, {kind: 'slot', slot},
  * {kind: 'slot_removed', id}, {kind: 'camera', camera}, {kind: 'camera_removed', id},
- * {kind: 'connection', state, retryIn?}. Answers the unsubscribe function.
+ * {kind: 'connection', state, retryIn?}, {kind: 'database', up}. Answers the unsubscribe
+ * function.
  */
 export function subscribe(fn) {
   listeners.add(fn);
@@ -58,8 +64,11 @@ export function apply(msg) {
       store.slots = new Map(msg.slots.map((s) => [s.id, s]));
       store.cameras = new Map(msg.cameras.map((c) => [c.id, { ...store.cameras.get(c.id), ...c }]));
       store.synced = true;
+      // A server from before the field: its database is taken to be up.
+      setDatabase(msg.database_up !== false);
       emit({ kind: 'snapshot' });
-      refreshCameraDetails();
+      // Asked while the database is out, the API would fail: asked when it is back instead.
+      if (store.databaseUp) refreshCameraDetails();
       break;
     case 'slot':
       store.slots.set(msg.slot.id, msg.slot);
@@ -81,10 +90,21 @@ export function apply(msg) {
       store.cameras.delete(msg.id);
       emit({ kind: 'camera_removed', id: msg.id });
       break;
+    case 'database':
+      if (setDatabase(msg.up) && msg.up) refreshCameraDetails();
+      break;
     default:
       // 'stats' and types added later: the page derives its counts from the spaces.
       break;
   }
+}
+
+/** Answers whether that is news. */
+function setDatabase(up) {
+  if (store.databaseUp === up) return false;
+  store.databaseUp = up;
+  emit({ kind: 'database', up });
+  return true;
 }
 
 /** Names and sources are not in the live status; they come from the API. */
@@ -108,6 +128,7 @@ export function reset() {
   store.cameras = new Map();
   store.connection = 'connecting';
   store.synced = false;
+  store.databaseUp = true;
 }
 
 export function setConnection(state, retryIn) {
