@@ -1,5 +1,5 @@
 # The two commands of a fresh machine: `make run` and `make test`.
-.PHONY: run test setup models build bench bench-api bench-ws bench-mjpeg bench-cameras bench-capacity bench-detect eval eval-replay clean-data
+.PHONY: run test setup models build bench bench-api bench-ws bench-mjpeg bench-cameras bench-capacity bench-detect soak eval eval-replay clean-data
 
 CARGO ?= cargo
 # Where local state (the private PostgreSQL, kept images) lives for `make run`.
@@ -59,6 +59,11 @@ bench-cameras: build
 # Analyses done against planned for 20 and 40 cameras, with the detector and space classifier.
 bench-capacity: build
 	$(CARGO) bench --locked --bench capacity
+
+# 20 cameras for 30 minutes: memory at the start and end and its trend, analyses done against
+# planned, errors. Not part of `make bench` (it takes 35 minutes).
+soak: build
+	$(CARGO) bench --locked --bench soak
 
 # Detection speed against the Python reference pipeline, same images, size and threads.
 IMGSZ ?= 1280

@@ -13,56 +13,12 @@
 #[path = "../tests/common/mod.rs"]
 mod common;
 
-use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
+use common::metrics::{done, failed, metric, percentile};
 use common::sim::SimCamera;
 use common::{call, client, cpu_seconds, env_or, eventually, Server};
 use serde_json::json;
-
-/// The samples of one metric family from `/metrics`: labels → value.
-async fn metric(http: &reqwest::Client, s: &Server, name: &str) -> Vec<(String, f64)> {
-    let text = http.get(s.url("/metrics")).send().await.expect("metrics").text().await.expect("metrics text");
-    text.lines()
-        .filter(|l| l.starts_with(name) && !l.starts_with('#'))
-        .filter_map(|l| {
-            let (key, value) = l.rsplit_once(' ')?;
-            let labels = key.strip_prefix(name)?;
-            if !(labels.is_empty() || labels.starts_with('{')) {
-                return None;
-            }
-            Some((labels.to_string(), value.parse().ok()?))
-        })
-        .collect()
-}
-
-/// Per camera, analyses that were done (detected or unchanged).
-async fn done(http: &reqwest::Client, s: &Server) -> HashMap<String, f64> {
-    let mut out = HashMap::new();
-    for (labels, v) in metric(http, s, "smartpark_analyses_total").await {
-        if labels.contains("outcome=\"detected\"") || labels.contains("outcome=\"unchanged\"") {
-            let camera = labels.split("camera=\"").nth(1).and_then(|r| r.split('"').next()).unwrap_or("").to_string();
-            *out.entry(camera).or_insert(0.0) += v;
-        }
-    }
-    out
-}
-
-async fn failed(http: &reqwest::Client, s: &Server) -> f64 {
-    metric(http, s, "smartpark_analyses_total")
-        .await
-        .iter()
-        .filter(|(l, _)| l.contains("outcome=\"failed\""))
-        .map(|(_, v)| v)
-        .sum()
-}
-
-fn percentile(sorted: &[f64], q: f64) -> f64 {
-    if sorted.is_empty() {
-        return f64::NAN;
-    }
-    sorted[((sorted.len() - 1) as f64 * q).round() as usize]
-}
 
 async fn run(cameras: usize, sim_url: &str, xml: &[u8], seconds: u64, warmup: u64) -> serde_json::Value {
     let interval = 5.0;

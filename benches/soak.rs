@@ -1,0 +1,163 @@
+//! Soak: 20 simulated cameras analysed for 30 minutes with the default detector, space
+//! classifier, schedule and archive, one dashboard connected. Every minute it prints the
+//! server's resident memory and the analyses done against planned; at the end, memory at the
+//! start and end of the measured time, its trend over the second half (a leak shows as a slope
+//! that does not flatten), analyses done against planned, and every kind of error seen. The
+//! reference in the same run is the server itself at the start of the measured time.
+//!
+//! Each camera is an MJPEG stream from one `sim-camera` replaying the PKLot day
+//! (`../shared/fixtures/pklot/day-2013-02-24`, 1280x720) at 1 fps, with the 40 PKLot spaces.
+//!
+//! Run: `make soak` (or `cargo bench --bench soak`). Options by environment: BENCH_CAMERAS
+//! (default 20), SOAK_MINUTES (default 30), SOAK_SAMPLE_S (default 60), BENCH_WARMUP_SECONDS
+//! (default 60).
+
+#[path = "../tests/common/mod.rs"]
+mod common;
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use common::metrics::{done, failed, metric};
+use common::sim::SimCamera;
+use common::{call, client, env_or, eventually, Server};
+use futures_util::StreamExt;
+use serde_json::json;
+
+/// The server's resident memory in MiB (`VmRSS`).
+fn rss_mib(pid: u32) -> f64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|kb| kb.parse::<f64>().ok())
+        .map_or(f64::NAN, |kb| kb / 1024.0)
+}
+
+/// Least-squares slope of `(seconds, MiB)` samples, in MiB per hour.
+fn slope_per_hour(samples: &[(f64, f64)]) -> f64 {
+    let n = samples.len() as f64;
+    if n < 2.0 {
+        return f64::NAN;
+    }
+    let (mx, my) = (samples.iter().map(|s| s.0).sum::<f64>() / n, samples.iter().map(|s| s.1).sum::<f64>() / n);
+    let cov: f64 = samples.iter().map(|(x, y)| (x - mx) * (y - my)).sum();
+    let var: f64 = samples.iter().map(|(x, _)| (x - mx) * (x - mx)).sum();
+    cov / var * 3600.0
+}
+
+fn sum(v: &[(String, f64)], pick: impl Fn(&str) -> bool) -> f64 {
+    v.iter().filter(|(l, _)| pick(l)).map(|(_, v)| v).sum()
+}
+
+#[tokio::main]
+async fn main() {
+    let cameras: usize = env_or("BENCH_CAMERAS", 20);
+    let minutes: u64 = env_or("SOAK_MINUTES", 30);
+    let sample_s: u64 = env_or("SOAK_SAMPLE_S", 60);
+    let warmup: u64 = env_or("BENCH_WARMUP_SECONDS", 60);
+    let interval = 5.0;
+    let frames_dir = common::sim::pklot("day-2013-02-24");
+    let xml = std::fs::read(common::sim::pklot("annotated/sequence0/bounding_boxes/2013-02-24_10_05_04.xml"))
+        .expect("the PKLot spaces");
+    for model in ["models/yolov5n.torchscript", "models/space-classifier.torchscript"] {
+        assert!(std::path::Path::new(model).is_file(), "{model} is missing: run `make models`");
+    }
+    let sim = SimCamera::start_frames(&frames_dir, 0, 1.0);
+    let s = Server::start_with(&[
+        ("SMARTPARK_DETECT__ENABLED", "true"),
+        ("SMARTPARK_DETECT__DEVICE", "cpu"),
+        ("SMARTPARK_DETECT__INTERVAL_S", "5"),
+        ("SMARTPARK_LOG__LEVEL", "warn"),
+        ("RUST_LOG", "warn"),
+    ]);
+    let http = client();
+    for i in 0..cameras {
+        let id = format!("cam{i:03}");
+        let (st, body) = call(http.post(s.url("/api/cameras")).json(&json!({
+            "id": id, "name": format!("Camera {i}"),
+            "source": {"kind": "mjpeg", "url": sim.url(&format!("/stream?camera={i}"))}
+        })))
+        .await;
+        assert_eq!(st, 201, "{body}");
+        let (st, body) = call(
+            http.post(s.url(&format!("/api/cameras/{id}/import-pklot")))
+                .header("content-type", "application/xml")
+                .body(xml.clone()),
+        )
+        .await;
+        assert_eq!(st, 200, "{body}");
+    }
+    // One dashboard, reading everything, for the whole run.
+    let ws_messages = Arc::new(AtomicU64::new(0));
+    let ws_closed = Arc::new(AtomicU64::new(0));
+    {
+        let (mut ws, counted, closed) = (common::ws_connect(&s).await, ws_messages.clone(), ws_closed.clone());
+        tokio::spawn(async move {
+            while let Some(m) = ws.next().await {
+                match m {
+                    Ok(_) => counted.fetch_add(1, Ordering::Relaxed),
+                    Err(_) => break,
+                };
+            }
+            closed.fetch_add(1, Ordering::Relaxed);
+        });
+    }
+    eventually(Duration::from_secs(180), "every camera analysed once", || async {
+        (done(&http, &s).await.values().filter(|&&v| v >= 1.0).count() == cameras).then_some(())
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(warmup)).await;
+
+    let pid = s.pid().expect("server pid");
+    let errors = |text: &str| text.lines().filter(|l| l.contains(" ERROR ")).count();
+    let (d0, f0, e0) = (done(&http, &s).await, failed(&http, &s).await, errors(&s.log()));
+    let rss0 = rss_mib(pid);
+    let t0 = Instant::now();
+    let mut samples = vec![(0.0, rss0)];
+    println!("soak: {cameras} cameras, {minutes} min measured after {warmup} s of warm-up; start RSS {rss0:.1} MiB");
+    let total = Duration::from_secs(minutes * 60);
+    while t0.elapsed() < total {
+        tokio::time::sleep(Duration::from_secs(sample_s).min(total - t0.elapsed())).await;
+        let (t, rss) = (t0.elapsed().as_secs_f64(), rss_mib(pid));
+        let d: f64 = done(&http, &s).await.iter().map(|(k, v)| v - d0.get(k).copied().unwrap_or(0.0)).sum();
+        let planned = cameras as f64 * t / interval;
+        println!("  {:>5.0} s: RSS {rss:.1} MiB, analyses {d:.0} of {planned:.0} planned ({:.3})", t, d / planned);
+        samples.push((t, rss));
+    }
+    let elapsed = t0.elapsed().as_secs_f64();
+    let d1 = done(&http, &s).await;
+    let analyses: f64 = d1.iter().map(|(k, v)| v - d0.get(k).copied().unwrap_or(0.0)).sum();
+    let planned = cameras as f64 * elapsed / interval;
+    let failed_analyses = failed(&http, &s).await - f0;
+    let detect_failures = sum(&metric(&http, &s, "smartpark_detect_failures_total").await, |_| true);
+    let http_5xx = sum(&metric(&http, &s, "smartpark_http_requests_total").await, |l| l.contains("status=\"5"));
+    let dropped = sum(&metric(&http, &s, "smartpark_captures_dropped_total").await, |_| true);
+    let stored = sum(&metric(&http, &s, "smartpark_captures_stored_total").await, |_| true);
+    let log_errors = errors(&s.log()) - e0;
+    let rss1 = rss_mib(pid);
+    let second_half: Vec<(f64, f64)> = samples.iter().copied().filter(|(t, _)| *t >= elapsed / 2.0).collect();
+    let (whole, late) = (slope_per_hour(&samples), slope_per_hour(&second_half));
+    println!("memory: start {rss0:.1} MiB, end {rss1:.1} MiB ({:+.1} MiB); trend {whole:+.1} MiB/h over the run, {late:+.1} MiB/h over its second half", rss1 - rss0);
+    println!("analyses: {analyses:.0} done of {planned:.0} planned, ratio {:.3}", analyses / planned);
+    println!(
+        "errors: {failed_analyses:.0} failed analyses, {detect_failures:.0} detector failures, {http_5xx:.0} HTTP 5xx, \
+         {log_errors} ERROR log lines, {dropped:.0} captures dropped ({stored:.0} stored); dashboard: {} messages, {} disconnects",
+        ws_messages.load(Ordering::Relaxed),
+        ws_closed.load(Ordering::Relaxed)
+    );
+    println!(
+        "{}",
+        json!({
+            "cameras": cameras, "seconds": elapsed,
+            "rss_start_mib": rss0, "rss_end_mib": rss1, "rss_trend_mib_per_h": whole, "rss_trend_second_half_mib_per_h": late,
+            "rss_samples": samples,
+            "analyses_done": analyses, "analyses_planned": planned, "ratio_done_vs_planned": analyses / planned,
+            "failed_analyses": failed_analyses, "detect_failures": detect_failures, "http_5xx": http_5xx,
+            "log_errors": log_errors, "captures_dropped": dropped, "captures_stored": stored,
+            "ws_messages": ws_messages.load(Ordering::Relaxed), "ws_disconnects": ws_closed.load(Ordering::Relaxed),
+        })
+    );
+}
