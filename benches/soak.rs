@@ -49,7 +49,8 @@ fn slope_per_hour(samples: &[(f64, f64)]) -> f64 {
 }
 
 fn sum(v: &[(String, f64)], pick: impl Fn(&str) -> bool) -> f64 {
-    v.iter().filter(|(l, _)| pick(l)).map(|(_, v)| v).sum()
+    // + 0.0: an empty sum is -0.0, printed "-0".
+    v.iter().filter(|(l, _)| pick(l)).map(|(_, v)| v).sum::<f64>() + 0.0
 }
 
 #[tokio::main]
