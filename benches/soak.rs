@@ -1,9 +1,9 @@
 //! Soak: 20 simulated cameras analysed for 30 minutes with the default detector, space
 //! classifier, schedule and archive, one dashboard connected. Every minute it prints the
 //! server's resident memory and the analyses done against planned; at the end, memory at the
-//! start and end of the measured time, its trend over the second half (a leak shows as a slope
-//! that does not flatten), analyses done against planned, and every kind of error seen. The
-//! reference in the same run is the server itself at the start of the measured time.
+//! start and end of the measured time, the floor (lowest sample) of its first and last thirds
+//! (a leak raises the floor) and the peak, analyses done against planned, and every kind of
+//! error seen. The reference in the same run is the server itself in the first third.
 //!
 //! Each camera is an MJPEG stream from one `sim-camera` replaying the PKLot day
 //! (`../shared/fixtures/pklot/day-2013-02-24`, 1280x720) at 1 fps, with the 40 PKLot spaces.
@@ -36,16 +36,11 @@ fn rss_mib(pid: u32) -> f64 {
         .map_or(f64::NAN, |kb| kb / 1024.0)
 }
 
-/// Least-squares slope of `(seconds, MiB)` samples, in MiB per hour.
-fn slope_per_hour(samples: &[(f64, f64)]) -> f64 {
-    let n = samples.len() as f64;
-    if n < 2.0 {
-        return f64::NAN;
-    }
-    let (mx, my) = (samples.iter().map(|s| s.0).sum::<f64>() / n, samples.iter().map(|s| s.1).sum::<f64>() / n);
-    let cov: f64 = samples.iter().map(|(x, y)| (x - mx) * (y - my)).sum();
-    let var: f64 = samples.iter().map(|(x, _)| (x - mx) * (x - mx)).sum();
-    cov / var * 3600.0
+/// The lowest sample taken between `from` and `to` seconds. Resident memory jumps for a while
+/// when every camera's frame changes at once (the models' batches); what stays between the
+/// jumps is the floor, and a leak raises the floor.
+fn floor(samples: &[(f64, f64)], from: f64, to: f64) -> f64 {
+    samples.iter().filter(|(t, _)| *t >= from && *t <= to).map(|(_, m)| *m).fold(f64::NAN, f64::min)
 }
 
 fn sum(v: &[(String, f64)], pick: impl Fn(&str) -> bool) -> f64 {
@@ -139,9 +134,14 @@ async fn main() {
     let stored = sum(&metric(&http, &s, "smartpark_captures_stored_total").await, |_| true);
     let log_errors = errors(&s.log()) - e0;
     let rss1 = rss_mib(pid);
-    let second_half: Vec<(f64, f64)> = samples.iter().copied().filter(|(t, _)| *t >= elapsed / 2.0).collect();
-    let (whole, late) = (slope_per_hour(&samples), slope_per_hour(&second_half));
-    println!("memory: start {rss0:.1} MiB, end {rss1:.1} MiB ({:+.1} MiB); trend {whole:+.1} MiB/h over the run, {late:+.1} MiB/h over its second half", rss1 - rss0);
+    let (early, late) = (floor(&samples, 0.0, elapsed / 3.0), floor(&samples, elapsed * 2.0 / 3.0, elapsed));
+    let peak = samples.iter().map(|(_, m)| *m).fold(f64::NAN, f64::max);
+    println!(
+        "memory: start {rss0:.1} MiB, end {rss1:.1} MiB ({:+.1} MiB); floor {early:.1} MiB in the first third, \
+         {late:.1} MiB in the last ({:+.1} MiB); peak {peak:.1} MiB",
+        rss1 - rss0,
+        late - early
+    );
     println!("analyses: {analyses:.0} done of {planned:.0} planned, ratio {:.3}", analyses / planned);
     println!(
         "errors: {failed_analyses:.0} failed analyses, {detect_failures:.0} detector failures, {http_5xx:.0} HTTP 5xx, \
@@ -153,7 +153,8 @@ async fn main() {
         "{}",
         json!({
             "cameras": cameras, "seconds": elapsed,
-            "rss_start_mib": rss0, "rss_end_mib": rss1, "rss_trend_mib_per_h": whole, "rss_trend_second_half_mib_per_h": late,
+            "rss_start_mib": rss0, "rss_end_mib": rss1, "rss_floor_first_third_mib": early,
+            "rss_floor_last_third_mib": late, "rss_peak_mib": peak,
             "rss_samples": samples,
             "analyses_done": analyses, "analyses_planned": planned, "ratio_done_vs_planned": analyses / planned,
             "failed_analyses": failed_analyses, "detect_failures": detect_failures, "http_5xx": http_5xx,

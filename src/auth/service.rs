@@ -89,8 +89,10 @@ impl Auth {
                 let result = self.session(digest).await;
                 if let Ok(Some(p)) = &result {
                     let mut sessions = self.sessions.write();
-                    // Only what the grace could still use is kept.
-                    sessions.retain(|_, (_, at)| at.elapsed() < OUTAGE_GRACE);
+                    // Only what the grace could still use is kept, pruned now and then.
+                    if sessions.len() >= 1024 {
+                        sessions.retain(|_, (_, at)| at.elapsed() < OUTAGE_GRACE);
+                    }
                     sessions.insert(digest.clone(), (p.clone(), Instant::now()));
                 }
                 (result, &self.sessions)

@@ -76,6 +76,7 @@ pub struct SlotActor {
     held: VecDeque<Observe>,
     /// Failed attempts to store `held` in a row (the retry waits longer each time).
     retries: u32,
+    flush_scheduled: bool,
 }
 
 /// Changes one space holds for the database at most; beyond, the oldest is let go. At one change
@@ -94,7 +95,16 @@ pub struct Drain;
 
 impl SlotActor {
     pub fn new(view: SlotView, db: Db, board: Arc<SlotBoard>, feed: ChangeFeed, metrics: Metrics) -> SlotActor {
-        SlotActor { view: Arc::new(view), db, board, feed, metrics, held: VecDeque::new(), retries: 0 }
+        SlotActor {
+            view: Arc::new(view),
+            db,
+            board,
+            feed,
+            metrics,
+            held: VecDeque::new(),
+            retries: 0,
+            flush_scheduled: false,
+        }
     }
 
     fn publish(&mut self, view: SlotView, sessions_moved: bool) -> Arc<SlotView> {
@@ -131,9 +141,12 @@ impl SlotActor {
         // the dashboards keep the last stored state until it is stored.
         let held = self.held.back().map(|h| h.state);
         self.board.put(Arc::new(SlotView { held, ..(*self.view).clone() }));
-        let delay = Duration::from_millis(500 * 2u64.pow(self.retries.min(3)));
-        self.retries = self.retries.saturating_add(1);
-        ctx.run_later(delay, |_, ctx| ctx.notify(Flush));
+        if !self.flush_scheduled {
+            self.flush_scheduled = true;
+            let delay = Duration::from_millis(500 * 2u64.pow(self.retries.min(3)));
+            self.retries = self.retries.saturating_add(1);
+            ctx.run_later(delay, |_, ctx| ctx.notify(Flush));
+        }
     }
 
     /// Stores `pending` after what is held, in order, each from the state the one before left;
@@ -258,9 +271,15 @@ impl Handler<Observe> for SlotActor {
                     Ok(Observed { view: act.view.clone(), changed: false })
                 }
                 Some(e) => {
-                    // A person's change is refused; what the camera saw before it still waits.
-                    let waiting = left.into_iter().filter(|o| matches!(o.source, Source::Detector | Source::Camera));
-                    let waiting: Vec<Observe> = waiting.collect();
+                    // The first of `left` failed. Out of the database: a person's change is
+                    // refused (503) and what the camera saw still waits. Refused by it: that
+                    // change is dropped (tried again it would fail again), the camera's others wait.
+                    let mut left = left.into_iter();
+                    if !e.is_outage() {
+                        left.next();
+                    }
+                    let waiting: Vec<Observe> =
+                        left.filter(|o| matches!(o.source, Source::Detector | Source::Camera)).collect();
                     if !waiting.is_empty() {
                         act.hold(waiting, ctx);
                     }
@@ -275,16 +294,31 @@ impl Handler<Flush> for SlotActor {
     type Result = AtomicResponse<Self, ()>;
 
     fn handle(&mut self, _: Flush, _: &mut Context<Self>) -> Self::Result {
+        self.flush_scheduled = false;
+        if self.held.is_empty() {
+            self.retries = 0;
+            return AtomicResponse::new(Box::pin(fut::ready(())));
+        }
         AtomicResponse::new(Box::pin(self.store(Vec::new()).map(|(_, left, error), act, ctx| match error {
             None => {
-                if act.retries > 0 {
-                    tracing::info!(slot = act.view.id, "database back: the held changes are stored");
-                }
+                tracing::info!(slot = act.view.id, "database back: the held changes are stored");
                 act.retries = 0;
             }
-            Some(e) => {
+            Some(e) if e.is_outage() => {
                 tracing::debug!(slot = act.view.id, error = %e, "held changes still wait for the database");
                 act.hold(left, ctx);
+            }
+            Some(e) => {
+                // Refused, not out: that change would fail for ever; the ones after it go on.
+                let mut left = left.into_iter();
+                let refused = left.next();
+                tracing::error!(slot = act.view.id, error = %e, ?refused, "a held change was refused by the database; dropped");
+                let rest: Vec<Observe> = left.collect();
+                if rest.is_empty() {
+                    act.retries = 0;
+                } else {
+                    act.hold(rest, ctx);
+                }
             }
         })))
     }
