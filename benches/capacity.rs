@@ -15,42 +15,16 @@ mod common;
 
 use std::time::{Duration, Instant};
 
+use common::lot::ReplayedLot;
 use common::metrics::{done, failed, metric, percentile};
-use common::sim::SimCamera;
-use common::{call, client, cpu_seconds, env_or, eventually, Server};
+use common::{client, cpu_seconds, env_or};
 use serde_json::json;
 
-async fn run(cameras: usize, sim_url: &str, xml: &[u8], seconds: u64, warmup: u64) -> serde_json::Value {
+async fn run(lot: &ReplayedLot, cameras: usize, seconds: u64, warmup: u64) -> serde_json::Value {
     let interval = 5.0;
-    let s = Server::start_with(&[
-        ("SMARTPARK_DETECT__ENABLED", "true"),
-        ("SMARTPARK_DETECT__DEVICE", "cpu"),
-        ("SMARTPARK_DETECT__INTERVAL_S", "5"),
-        ("SMARTPARK_ARCHIVE__INTERVAL_S", "0"),
-        ("SMARTPARK_LOG__LEVEL", "warn"),
-        ("RUST_LOG", "warn"),
-    ]);
+    let s = ReplayedLot::server(&[("SMARTPARK_ARCHIVE__INTERVAL_S", "0")]);
     let http = client();
-    for i in 0..cameras {
-        let id = format!("cam{i:03}");
-        let (st, body) = call(http.post(s.url("/api/cameras")).json(&json!({
-            "id": id, "name": format!("Camera {i}"),
-            "source": {"kind": "mjpeg", "url": format!("{sim_url}?camera={i}")}
-        })))
-        .await;
-        assert_eq!(st, 201, "{body}");
-        let (st, body) = call(
-            http.post(s.url(&format!("/api/cameras/{id}/import-pklot")))
-                .header("content-type", "application/xml")
-                .body(xml.to_vec()),
-        )
-        .await;
-        assert_eq!(st, 200, "{body}");
-    }
-    eventually(Duration::from_secs(120), "every camera analysed once", || async {
-        (done(&http, &s).await.values().filter(|&&v| v >= 1.0).count() == cameras).then_some(())
-    })
-    .await;
+    lot.add_cameras(&http, &s, cameras).await;
     tokio::time::sleep(Duration::from_secs(warmup)).await;
 
     let pid = s.pid().expect("server pid");
@@ -99,17 +73,10 @@ async fn main() {
         .collect();
     let seconds: u64 = env_or("BENCH_SECONDS", 120);
     let warmup: u64 = env_or("BENCH_WARMUP_SECONDS", 20);
-    let frames_dir = common::sim::pklot("day-2013-02-24");
-    let xml = std::fs::read(common::sim::pklot("annotated/sequence0/bounding_boxes/2013-02-24_10_05_04.xml"))
-        .expect("the PKLot spaces");
-    for model in ["models/yolov5n.torchscript", "models/space-classifier.torchscript"] {
-        assert!(std::path::Path::new(model).is_file(), "{model} is missing: run `make models`");
-    }
-
-    let sim = SimCamera::start_frames(&frames_dir, 0, 1.0);
+    let lot = ReplayedLot::start();
     let mut results = Vec::new();
     for cameras in counts {
-        results.push(run(cameras, &sim.url("/stream"), &xml, seconds, warmup).await);
+        results.push(run(&lot, cameras, seconds, warmup).await);
     }
     println!("{}", json!({ "runs": results }));
 }

@@ -19,9 +19,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use common::lot::ReplayedLot;
 use common::metrics::{done, failed, metric};
-use common::sim::SimCamera;
-use common::{call, client, env_or, eventually, Server};
+use common::{client, env_or};
 use futures_util::StreamExt;
 use serde_json::json;
 
@@ -55,37 +55,10 @@ async fn main() {
     let sample_s: u64 = env_or("SOAK_SAMPLE_S", 60);
     let warmup: u64 = env_or("BENCH_WARMUP_SECONDS", 60);
     let interval = 5.0;
-    let frames_dir = common::sim::pklot("day-2013-02-24");
-    let xml = std::fs::read(common::sim::pklot("annotated/sequence0/bounding_boxes/2013-02-24_10_05_04.xml"))
-        .expect("the PKLot spaces");
-    for model in ["models/yolov5n.torchscript", "models/space-classifier.torchscript"] {
-        assert!(std::path::Path::new(model).is_file(), "{model} is missing: run `make models`");
-    }
-    let sim = SimCamera::start_frames(&frames_dir, 0, 1.0);
-    let s = Server::start_with(&[
-        ("SMARTPARK_DETECT__ENABLED", "true"),
-        ("SMARTPARK_DETECT__DEVICE", "cpu"),
-        ("SMARTPARK_DETECT__INTERVAL_S", "5"),
-        ("SMARTPARK_LOG__LEVEL", "warn"),
-        ("RUST_LOG", "warn"),
-    ]);
+    let lot = ReplayedLot::start();
+    let s = ReplayedLot::server(&[]);
     let http = client();
-    for i in 0..cameras {
-        let id = format!("cam{i:03}");
-        let (st, body) = call(http.post(s.url("/api/cameras")).json(&json!({
-            "id": id, "name": format!("Camera {i}"),
-            "source": {"kind": "mjpeg", "url": sim.url(&format!("/stream?camera={i}"))}
-        })))
-        .await;
-        assert_eq!(st, 201, "{body}");
-        let (st, body) = call(
-            http.post(s.url(&format!("/api/cameras/{id}/import-pklot")))
-                .header("content-type", "application/xml")
-                .body(xml.clone()),
-        )
-        .await;
-        assert_eq!(st, 200, "{body}");
-    }
+    lot.add_cameras(&http, &s, cameras).await;
     // One dashboard, reading everything, for the whole run.
     let ws_messages = Arc::new(AtomicU64::new(0));
     let ws_closed = Arc::new(AtomicU64::new(0));
@@ -101,10 +74,6 @@ async fn main() {
             closed.fetch_add(1, Ordering::Relaxed);
         });
     }
-    eventually(Duration::from_secs(180), "every camera analysed once", || async {
-        (done(&http, &s).await.values().filter(|&&v| v >= 1.0).count() == cameras).then_some(())
-    })
-    .await;
     tokio::time::sleep(Duration::from_secs(warmup)).await;
 
     let pid = s.pid().expect("server pid");

@@ -2,6 +2,7 @@
 //! directory, and talks to it over HTTP and WebSocket like any client.
 #![allow(dead_code)]
 
+pub mod lot;
 pub mod metrics;
 pub mod s3;
 pub mod sim;
