@@ -5,6 +5,7 @@ use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 
 use super::db::{Conn, DbError};
+use super::leases::{self, Fence};
 use super::models::{CaptureRow, NewCapture};
 use super::schema::captures;
 
@@ -20,8 +21,30 @@ pub struct CaptureFilter {
     pub limit: i64,
 }
 
+/// Records a stored image kept because this replica owns its camera (the evidence of a
+/// change), only while `fence` holds; None when the lease has passed to another replica.
+pub async fn insert_fenced(conn: &mut Conn, new: &NewCapture<'_>, fence: &Fence) -> Result<Option<CaptureRow>, DbError> {
+    use diesel_async::AsyncConnection;
+    let out = conn
+        .transaction::<_, diesel::result::Error, _>(async |conn| {
+            if !leases::fence_holds(conn, fence).await? {
+                return Ok(None);
+            }
+            Ok(Some(insert_row(conn, new).await?))
+        })
+        .await?;
+    Ok(out)
+}
+
 /// Records a stored image; a second record of the same key returns the first one's row.
 pub async fn insert(conn: &mut Conn, new: &NewCapture<'_>) -> Result<CaptureRow, DbError> {
+    Ok(insert_row(conn, new).await?)
+}
+
+async fn insert_row(
+    conn: &mut diesel_async::AsyncPgConnection,
+    new: &NewCapture<'_>,
+) -> Result<CaptureRow, diesel::result::Error> {
     let inserted = diesel::insert_into(captures::table)
         .values(new)
         .on_conflict(captures::storage_key)

@@ -88,12 +88,22 @@ impl Db {
     }
 }
 
+/// The advisory lock replicas take around migrations, so that several starting together apply
+/// them once (the others wait, then find nothing pending).
+const MIGRATION_LOCK: i64 = 0x736d_6172_7470_6b01;
+
 /// Applies pending migrations and returns their names. Synchronous: call it outside any async
 /// runtime (diesel_async's wrapper makes its own), as the start-up does before the server runs.
 pub fn run_migrations(url: &str) -> Result<Vec<String>, DbError> {
     use diesel::Connection;
+    let fail = |e: &dyn std::fmt::Display| DbError::Migration(e.to_string());
     let mut conn = diesel_async::async_connection_wrapper::AsyncConnectionWrapper::<AsyncPgConnection>::establish(url)
-        .map_err(|e| DbError::Migration(e.to_string()))?;
-    let applied = conn.run_pending_migrations(MIGRATIONS).map_err(|e| DbError::Migration(e.to_string()))?;
-    Ok(applied.iter().map(|v| v.to_string()).collect())
+        .map_err(|e| fail(&e))?;
+    let lock = diesel::sql_query("SELECT pg_advisory_lock($1)").bind::<diesel::sql_types::BigInt, _>(MIGRATION_LOCK);
+    diesel::RunQueryDsl::execute(lock, &mut conn).map_err(|e| fail(&e))?;
+    let applied = conn.run_pending_migrations(MIGRATIONS).map(|v| v.iter().map(|v| v.to_string()).collect());
+    // The lock also ends with the connection; unlocking says so sooner.
+    let unlock = diesel::sql_query("SELECT pg_advisory_unlock($1)").bind::<diesel::sql_types::BigInt, _>(MIGRATION_LOCK);
+    let _ = diesel::RunQueryDsl::execute(unlock, &mut conn);
+    applied.map_err(|e| fail(&e))
 }

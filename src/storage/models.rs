@@ -63,6 +63,7 @@ pub struct SlotRow {
     pub since: DateTime<Utc>,
     pub source: Option<String>,
     pub actor: Option<String>,
+    pub version: i64,
 }
 
 #[derive(Debug, Insertable)]

@@ -99,6 +99,7 @@ diesel::table! {
         created_at -> Timestamptz,
         source -> Nullable<Text>,
         actor -> Nullable<Text>,
+        version -> Int8,
     }
 }
 
@@ -109,6 +110,27 @@ diesel::table! {
         role -> Text,
         created_at -> Timestamptz,
         password_changed_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    replicas (node) {
+        node -> Text,
+        advertise_url -> Text,
+        started_at -> Timestamptz,
+        seen_at -> Timestamptz,
+        expires_at -> Timestamptz,
+        leaving -> Bool,
+    }
+}
+
+diesel::table! {
+    leases (name) {
+        name -> Text,
+        holder -> Nullable<Text>,
+        epoch -> Int8,
+        expires_at -> Timestamptz,
+        status -> Nullable<Jsonb>,
     }
 }
 
@@ -124,7 +146,9 @@ diesel::allow_tables_to_appear_in_same_query!(
     auth_sessions,
     cameras,
     captures,
+    leases,
     parking_sessions,
+    replicas,
     slot_events,
     slots,
     users,

@@ -5,6 +5,8 @@ use diesel::prelude::*;
 use diesel_async::{AsyncConnection, RunQueryDsl};
 
 use super::db::{Conn, DbError};
+use super::leases::{self, Fence};
+use super::notify;
 use super::models::{NewSession, NewSlot, NewSlotEvent, SessionRow, SlotRow};
 use super::schema::{parking_sessions, slot_events, slots};
 use crate::parking::state::{SlotState, Source};
@@ -67,13 +69,13 @@ pub async fn update_geometry(
     let q = diesel::update(slots::table.find(id));
     let row = match (label, polygon) {
         (Some(l), Some(p)) => {
-            q.set((slots::label.eq(l), slots::polygon.eq(p)))
+            q.set((slots::label.eq(l), slots::polygon.eq(p), slots::version.eq(slots::version + 1)))
                 .returning(SlotRow::as_returning())
                 .get_result(conn)
                 .await?
         }
-        (Some(l), None) => q.set(slots::label.eq(l)).returning(SlotRow::as_returning()).get_result(conn).await?,
-        (None, Some(p)) => q.set(slots::polygon.eq(p)).returning(SlotRow::as_returning()).get_result(conn).await?,
+        (Some(l), None) => q.set((slots::label.eq(l), slots::version.eq(slots::version + 1))).returning(SlotRow::as_returning()).get_result(conn).await?,
+        (None, Some(p)) => q.set((slots::polygon.eq(p), slots::version.eq(slots::version + 1))).returning(SlotRow::as_returning()).get_result(conn).await?,
         (None, None) => slots::table.find(id).select(SlotRow::as_select()).first(conn).await?,
     };
     Ok(row)
@@ -97,18 +99,68 @@ pub struct Change {
     pub actor: Option<String>,
     /// Why, when the source alone does not say (a camera gone dark).
     pub reason: Option<String>,
-    /// The slot's open parking session before the change.
-    pub open_session: Option<(i64, DateTime<Utc>)>,
+    /// The row's version the change was decided on: stored only if the row still has it.
+    pub version: i64,
+    /// For a change the camera's owner makes (detector, camera): its lease, which must still
+    /// hold when the change commits.
+    pub fence: Option<Fence>,
+    /// What the other replicas are told once it commits.
+    pub notice: String,
+}
+
+/// What became of a change.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Recorded {
+    /// Stored: the row's new version and the open stay after it.
+    Stored { version: i64, open: Option<(i64, DateTime<Utc>)> },
+    /// The row moved on since (another replica changed it): nothing was written.
+    Moved,
+    /// The change came from owning a camera whose lease this replica no longer holds.
+    Fenced,
+}
+
+enum Refusal {
+    Moved,
+    Fenced,
+    Db(diesel::result::Error),
+}
+
+impl From<diesel::result::Error> for Refusal {
+    fn from(e: diesel::result::Error) -> Self {
+        Refusal::Db(e)
+    }
 }
 
 /// Writes the event, the slot's new state and the parking session it opens or closes, all or
-/// nothing. Returns the open session after the change.
+/// nothing, and only from the version the change was decided on (a compare-and-set, so two
+/// replicas can never both apply a change from the same state). The open stay is read in the
+/// same transaction, under the row's lock.
 ///
 /// A stay survives `unknown` (a camera outage does not mean the car left): it opens when the
 /// space becomes occupied with none open, and closes when the space is seen free.
-pub async fn record_change(conn: &mut Conn, change: Change) -> Result<Option<(i64, DateTime<Utc>)>, DbError> {
-    let open = conn
-        .transaction::<_, diesel::result::Error, _>(async move |conn| {
+pub async fn record_change(conn: &mut Conn, change: Change) -> Result<Recorded, DbError> {
+    let outcome = conn
+        .transaction::<_, Refusal, _>(async move |conn| {
+            if let Some(fence) = &change.fence {
+                if !leases::fence_holds(conn, fence).await? {
+                    return Err(Refusal::Fenced);
+                }
+            }
+            let version: Option<i64> = diesel::update(
+                slots::table.find(change.slot_id).filter(slots::version.eq(change.version)),
+            )
+            .set((
+                slots::state.eq(change.to.as_str()),
+                slots::since.eq(change.at),
+                slots::source.eq(change.source.as_str()),
+                slots::actor.eq(change.actor.as_deref()),
+                slots::version.eq(slots::version + 1),
+            ))
+            .returning(slots::version)
+            .get_result(conn)
+            .await
+            .optional()?;
+            let Some(version) = version else { return Err(Refusal::Moved) };
             diesel::insert_into(slot_events::table)
                 .values(NewSlotEvent {
                     slot_id: change.slot_id,
@@ -123,16 +175,13 @@ pub async fn record_change(conn: &mut Conn, change: Change) -> Result<Option<(i6
                 })
                 .execute(conn)
                 .await?;
-            diesel::update(slots::table.find(change.slot_id))
-                .set((
-                    slots::state.eq(change.to.as_str()),
-                    slots::since.eq(change.at),
-                    slots::source.eq(change.source.as_str()),
-                    slots::actor.eq(change.actor.as_deref()),
-                ))
-                .execute(conn)
-                .await?;
-            match (change.to, change.open_session) {
+            let open: Option<(i64, DateTime<Utc>)> = parking_sessions::table
+                .filter(parking_sessions::slot_id.eq(change.slot_id).and(parking_sessions::ended_at.is_null()))
+                .select((parking_sessions::id, parking_sessions::started_at))
+                .first(conn)
+                .await
+                .optional()?;
+            let open = match (change.to, open) {
                 (SlotState::Occupied, None) => {
                     let id: i64 = diesel::insert_into(parking_sessions::table)
                         .values(NewSession {
@@ -145,7 +194,7 @@ pub async fn record_change(conn: &mut Conn, change: Change) -> Result<Option<(i6
                         .returning(parking_sessions::id)
                         .get_result(conn)
                         .await?;
-                    Ok(Some((id, change.at)))
+                    Some((id, change.at))
                 }
                 (SlotState::Free, Some((id, _))) => {
                     diesel::update(parking_sessions::table.find(id))
@@ -157,11 +206,32 @@ pub async fn record_change(conn: &mut Conn, change: Change) -> Result<Option<(i6
                         ))
                         .execute(conn)
                         .await?;
-                    Ok(None)
+                    None
                 }
-                (_, open) => Ok(open),
-            }
+                (_, open) => open,
+            };
+            notify::send(conn, &change.notice).await?;
+            Ok(Recorded::Stored { version, open })
         })
-        .await?;
-    Ok(open)
+        .await;
+    match outcome {
+        Ok(r) => Ok(r),
+        Err(Refusal::Moved) => Ok(Recorded::Moved),
+        Err(Refusal::Fenced) => Ok(Recorded::Fenced),
+        Err(Refusal::Db(e)) => Err(e.into()),
+    }
+}
+
+/// One slot with its open stay, as `load_all` reads them; None when it is gone.
+pub async fn load_one(conn: &mut Conn, id: i64) -> Result<Option<(SlotRow, Option<SessionRow>)>, DbError> {
+    let Some(row) = slots::table.find(id).select(SlotRow::as_select()).first(conn).await.optional()? else {
+        return Ok(None);
+    };
+    let open: Option<SessionRow> = parking_sessions::table
+        .filter(parking_sessions::slot_id.eq(id).and(parking_sessions::ended_at.is_null()))
+        .select(SessionRow::as_select())
+        .first(conn)
+        .await
+        .optional()?;
+    Ok(Some((row, open)))
 }

@@ -1,0 +1,3 @@
+ALTER TABLE slots DROP COLUMN version;
+DROP TABLE leases;
+DROP TABLE replicas;
