@@ -10,6 +10,8 @@ use futures_util::FutureExt;
 
 use crate::api::{self, AppState};
 use crate::auth::Auth;
+use crate::cluster::listener::Listener;
+use crate::cluster::{default_url, Cluster};
 use crate::camera::source::CameraSource;
 use crate::config::{CameraDecl, Config};
 use crate::live::ws::WsSettings;
@@ -69,18 +71,24 @@ pub async fn run(
     let db =
         Db::connect(database_url, config.database.pool_size, Duration::from_secs(config.database.acquire_timeout_s))?;
     db.ping().await?;
+    let metrics = Metrics::new();
+    let node = config.cluster.node_name();
+    let cluster = Cluster::new(node.clone(), Duration::from_secs_f64(config.cluster.lease_ttl_s), db.clone(), metrics.clone());
     let first_admin = crate::auth::setup::first_admin(&db, &config.auth).await?;
     crate::auth::setup::declare_tokens(&db, &config.auth).await?;
-    crate::auth::setup::sweep_sessions(db.clone(), &config.auth);
-    let auth = web::Data::new(Auth::new(db.clone(), config.auth.clone(), config.server.allowed_origins.clone()));
+    crate::auth::setup::sweep_sessions(db.clone(), &config.auth, cluster.clone());
+    let auth = web::Data::new(
+        Auth::new(db.clone(), config.auth.clone(), config.server.allowed_origins.clone()).with_cluster(cluster.clone()),
+    );
     if !config.auth.enabled {
         tracing::warn!(
             "auth.enabled = false: anyone who reaches the port is an admin; only behind a proxy that authenticates"
         );
     }
-    let metrics = Metrics::new();
-    let stages = Stages::start(&config, &db, &metrics).await?;
+    let stages = Stages::start(&config, &db, &metrics, &cluster).await?;
     let state = web::Data::new(AppState {
+        cluster: cluster.clone(),
+        keeper: stages.keeper.clone(),
         lot: stages.lot.clone(),
         cameras: stages.cameras.clone(),
         archive: stages.archive.clone(),
@@ -97,6 +105,8 @@ pub async fn run(
         timeout: Duration::from_secs(config.live.client_timeout_s.max(2)),
     });
     let routes_config = config.clone();
+    let auth_for_listener = auth.clone();
+    let listener_metrics = metrics.clone();
     let mut server = HttpServer::new(move || {
         let metrics = metrics.clone();
         let routes_config = routes_config.clone();
@@ -126,9 +136,26 @@ pub async fn run(
     if config.server.workers > 0 {
         server = server.workers(config.server.workers);
     }
-    if let Some(addr) = server.addrs().first() {
-        on_listening(*addr);
-    }
+    let Some(addr) = server.addrs().first().copied() else {
+        return Err(AppError::Config("the HTTP server is bound to no address".into()));
+    };
+    cluster.set_advertise_url(
+        config.cluster.advertise_url.clone().unwrap_or_else(|| default_url(&config.server.host, addr.port(), &node)),
+    );
+    // The leases and the other replicas' notices, once this replica can be reached.
+    actix_web::rt::spawn(stages.keeper.clone().run());
+    actix_web::rt::spawn(
+        Listener {
+            url: database_url.to_string(),
+            cluster: cluster.clone(),
+            keeper: stages.keeper.clone(),
+            lot: stages.lot.clone(),
+            auth: auth_for_listener,
+            metrics: listener_metrics,
+        }
+        .run(),
+    );
+    on_listening(addr);
     if let Some(admin) = first_admin {
         match admin.generated_password {
             // Standard output only, once: never the log, which is kept and shipped.

@@ -22,6 +22,8 @@ pub struct Config {
     pub occupancy: OccupancyConfig,
     /// Accounts, sessions and API tokens.
     pub auth: crate::auth::config::AuthConfig,
+    /// Several replicas on one database: this one's name and address, and the leases' length.
+    pub cluster: ClusterConfig,
     /// Cameras declared in the file; created (or renamed) at start, never deleted by a restart.
     pub cameras: Vec<CameraDecl>,
 }
@@ -64,6 +66,56 @@ pub struct LiveConfig {
     pub heartbeat_interval_s: u64,
     /// A client that answers nothing for this long is dropped.
     pub client_timeout_s: u64,
+}
+
+/// Replicas: plain `smartpark serve` processes on one database (and one S3 store).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ClusterConfig {
+    /// This replica's name, unique among them; the host name when unset (a pod's name).
+    pub node: Option<String>,
+    /// Where the other replicas reach this one (relayed streams, handed-over pushes); from the
+    /// listen address when unset.
+    pub advertise_url: Option<String>,
+    /// How long a camera's lease lasts unrenewed; renewed every third of it. A replica that
+    /// dies loses its cameras after at most this long (one that stops hands them over at once).
+    pub lease_ttl_s: f64,
+}
+
+impl Default for ClusterConfig {
+    fn default() -> Self {
+        ClusterConfig { node: None, advertise_url: None, lease_ttl_s: 10.0 }
+    }
+}
+
+impl ClusterConfig {
+    /// The replica's name: the configured one, else the host name.
+    pub fn node_name(&self) -> String {
+        if let Some(n) = self.node.as_deref().map(str::trim).filter(|n| !n.is_empty()) {
+            return n.to_string();
+        }
+        let mut buf = [0u8; 256];
+        // SAFETY: the buffer is valid for its length; gethostname writes at most that much.
+        let ok = unsafe { libc::gethostname(buf.as_mut_ptr() as *mut libc::c_char, buf.len()) } == 0;
+        let end = buf.iter().position(|b| *b == 0).unwrap_or(buf.len());
+        match std::str::from_utf8(&buf[..end]) {
+            Ok(h) if ok && !h.is_empty() => h.to_string(),
+            _ => "smartpark".to_string(),
+        }
+    }
+
+    pub fn check(&self) -> Result<(), String> {
+        if !(self.lease_ttl_s.is_finite() && (1.0..=600.0).contains(&self.lease_ttl_s)) {
+            return Err(format!("cluster.lease_ttl_s: {} is not between 1 and 600 seconds", self.lease_ttl_s));
+        }
+        if let Some(u) = &self.advertise_url {
+            let url = reqwest::Url::parse(u).map_err(|e| format!("cluster.advertise_url: {u:?}: {e}"))?;
+            if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
+                return Err(format!("cluster.advertise_url: {u:?} is not an http(s) URL such as http://10.0.0.7:8080"));
+            }
+        }
+        Ok(())
+    }
 }
 
 /// How frames are taken from cameras.
@@ -291,6 +343,7 @@ impl Default for Config {
             detect: DetectConfig::default(),
             occupancy: Default::default(),
             auth: Default::default(),
+            cluster: ClusterConfig::default(),
             cameras: Vec::new(),
         }
     }
@@ -418,6 +471,7 @@ impl Config {
             config.auth.admin_password = Some(crate::auth::config::Secret(p));
         }
         config.auth.check().map_err(|e| ConfigError(Box::new(figment::Error::from(e))))?;
+        config.cluster.check().map_err(|e| ConfigError(Box::new(figment::Error::from(e))))?;
         for origin in &config.server.allowed_origins {
             check_origin(origin).map_err(|e| ConfigError(Box::new(figment::Error::from(e))))?;
         }

@@ -12,6 +12,7 @@ pub mod app;
 pub mod archive;
 pub mod auth;
 pub mod camera;
+pub mod cluster;
 pub mod config;
 pub mod dashboard;
 pub mod detect;

@@ -145,6 +145,22 @@ enum BenchCommand {
 }
 
 #[derive(Subcommand)]
+enum ClusterCli {
+    /// Hand this replica's cameras to the others before it stops (a pod's preStop): marks it
+    /// as leaving and waits until it holds none. Needs the shared database (DATABASE_URL).
+    Leave {
+        /// The replica; by default `cluster.node` (the host name).
+        #[arg(long)]
+        node: Option<String>,
+        /// At most this long.
+        #[arg(long, default_value_t = 20)]
+        wait_s: u64,
+        #[arg(long)]
+        database_url: Option<String>,
+    },
+}
+
+#[derive(Subcommand)]
 enum UserCli {
     /// Add a user; the password is read from standard input with --password-stdin, or made
     /// at random and printed once.
@@ -221,6 +237,9 @@ enum Command {
     /// private PostgreSQL: the data directory is its alone while it runs).
     #[command(subcommand)]
     User(UserCli),
+    /// Replicas sharing one database.
+    #[command(subcommand)]
+    Cluster(ClusterCli),
     /// Play folders of JPEG/PNG frames as a camera: an ESP32-style MJPEG stream on
     /// http://HOST:PORT/stream (and one JPEG on /capture), or posted to a server with --push.
     SimCamera {
@@ -448,6 +467,20 @@ fn main() -> anyhow::Result<()> {
                 println!("{line}")
             })?;
             println!("{}", serde_json::to_string(&report)?);
+        }
+        Command::Cluster(ClusterCli::Leave { node, wait_s, database_url }) => {
+            let overrides = Overrides { database_url, ..Default::default() };
+            let config = Config::load(cli.config.as_deref(), &overrides)?;
+            init_logging(&config);
+            let Some(url) = config.database.url.clone() else {
+                anyhow::bail!("cluster leave needs the replicas' shared database: set DATABASE_URL or --database-url");
+            };
+            let node = node.unwrap_or_else(|| config.cluster.node_name());
+            let said = actix_web::rt::System::new().block_on(async {
+                let pool = db::Db::connect(&url, 1, std::time::Duration::from_secs(config.database.acquire_timeout_s))?;
+                smartpark::cluster::leave::leave(&pool, &node, std::time::Duration::from_secs(wait_s)).await
+            })?;
+            println!("{said}");
         }
         Command::User(user) => {
             use smartpark::auth::cli::UserCommand as U;

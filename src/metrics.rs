@@ -32,6 +32,14 @@ pub struct Metrics {
     pub analyses: IntCounterVec,
     /// Per camera, when its latest analysis finished (Unix seconds): how far behind it is.
     pub analysed_at: GaugeVec,
+    /// Writes refused because the lease they were made under has passed to another replica.
+    pub fenced_writes: IntCounter,
+    /// Leases this replica held and found taken over (it was paused or cut off too long).
+    pub leases_lost: IntCounter,
+    /// Cameras this replica owns now.
+    pub cameras_owned: IntGauge,
+    /// Notifications from the other replicas applied here.
+    pub notices: IntCounter,
 }
 
 impl Metrics {
@@ -112,8 +120,23 @@ impl Metrics {
             &["camera"],
         )
         .expect("static metric definition");
+        let fenced_writes = IntCounter::new(
+            "fenced_writes_total",
+            "Writes refused because this replica no longer held the lease they were made under",
+        )
+        .expect("static metric definition");
+        let leases_lost = IntCounter::new("leases_lost_total", "Leases this replica held and found taken over")
+            .expect("static metric definition");
+        let cameras_owned =
+            IntGauge::new("cameras_owned", "Cameras this replica owns (captures and analyses)").expect("static metric definition");
+        let notices = IntCounter::new("cluster_notices_total", "Notifications from other replicas applied")
+            .expect("static metric definition");
         for c in [
-            Box::new(detect_seconds.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(fenced_writes.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(leases_lost.clone()),
+            Box::new(cameras_owned.clone()),
+            Box::new(notices.clone()),
+            Box::new(detect_seconds.clone()),
             Box::new(analysed_at.clone()),
             Box::new(detect_batch_frames.clone()),
             Box::new(detect_failures.clone()),
@@ -158,6 +181,10 @@ impl Metrics {
             captures_undeletable,
             analyses,
             analysed_at,
+            fenced_writes,
+            leases_lost,
+            cameras_owned,
+            notices,
         }
     }
 

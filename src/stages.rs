@@ -17,6 +17,8 @@ use crate::camera::capture::CaptureSettings;
 use crate::camera::id::CameraId;
 use crate::camera::registry::{token_digest, Cameras};
 use crate::camera::source::CameraSource;
+use crate::cluster::keeper::Keeper;
+use crate::cluster::{Cluster, Notice};
 use crate::config::Config;
 use crate::detect::actor::Detector;
 use crate::live::broadcaster::{Broadcaster, CloseAll};
@@ -27,10 +29,14 @@ use crate::parking::lot::Lot;
 use crate::parking::pklot;
 use crate::storage::cameras;
 use crate::storage::db::Db;
-use crate::storage::images::ImageStore;
+use crate::storage::images::{ImageStore, StoreKind};
 use crate::storage::models::NewCamera;
 
 pub struct Stages {
+    pub cluster: Arc<Cluster>,
+    /// The lease loop: `run` once the server listens (its address is advertised).
+    pub keeper: Arc<Keeper>,
+    pub feed: ChangeFeed,
     pub broadcaster: Addr<Broadcaster>,
     pub lot: Arc<Lot>,
     pub images: ImageStore,
@@ -50,7 +56,12 @@ pub struct Unfinished {
 }
 
 impl Stages {
-    pub async fn start(config: &Arc<Config>, db: &Db, metrics: &Metrics) -> Result<Stages, AppError> {
+    pub async fn start(
+        config: &Arc<Config>,
+        db: &Db,
+        metrics: &Metrics,
+        cluster: &Arc<Cluster>,
+    ) -> Result<Stages, AppError> {
         let board = Arc::new(SlotBoard::default());
         let stall_limit = Duration::from_secs(config.live.client_timeout_s);
         let broadcaster = {
@@ -59,28 +70,30 @@ impl Stages {
                 Broadcaster::new(board, db, metrics, stall_limit)
             })
         };
-        let feed = ChangeFeed::new(broadcaster.clone());
-        let lot = Lot::start(db.clone(), board, feed.clone(), metrics.clone()).await?;
+        let feed = ChangeFeed::new(broadcaster.clone(), cluster.clone());
+        let lot = Lot::start(db.clone(), cluster.clone(), board, feed.clone(), metrics.clone()).await?;
         let images = ImageStore::open(&config.storage, &config.data_dir).await?;
         tracing::info!(store = %images.describe(), "captures go to the image store");
         let archive = {
-            let (images, db, metrics, archive_config) =
-                (images.clone(), db.clone(), metrics.clone(), config.archive.clone());
+            let (images, db, metrics, archive_config, cluster) =
+                (images.clone(), db.clone(), metrics.clone(), config.archive.clone(), cluster.clone());
             Archive::start_in_arbiter(&Arbiter::new().handle(), move |_| {
-                Archive::new(images, db, metrics, archive_config)
+                Archive::new(images, db, metrics, archive_config, cluster)
             })
         };
         let cameras = Cameras::new(
             CaptureSettings::from_config(&config.capture).map_err(AppError::Config)?,
-            feed,
+            feed.clone(),
             archive.clone().recipient(),
             metrics.clone(),
         );
-        declare_cameras(config, db, &lot).await?;
+        declare_cameras(config, db, &lot, cluster).await?;
         start_cameras(db, &cameras).await?;
         let sightings = Sightings::default();
-        let watch = start_detection(config, &cameras, &lot, &archive, &sightings, metrics)?;
-        Ok(Stages { broadcaster, lot, images, archive, cameras, sightings, watch })
+        let watch = start_detection(config, &cameras, cluster, &lot, &archive, &sightings, metrics)?;
+        let local_store = matches!(config.storage.kind, StoreKind::Local);
+        let keeper = Keeper::new(cluster.clone(), cameras.clone(), feed.clone(), db.clone(), metrics.clone(), local_store);
+        Ok(Stages { cluster: cluster.clone(), keeper, feed, broadcaster, lot, images, archive, cameras, sightings, watch })
     }
 
     /// Stops the stages in reverse, within `deadline` in all.
@@ -94,6 +107,8 @@ impl Stages {
         }
         unfinished.changes = self.lot.drain().await;
         unfinished.captures = self.archive.send(archive::Drain { deadline: left() }).await.unwrap_or(0);
+        // What this replica wrote under its leases is stored: the others may take them now.
+        self.keeper.release_all().await;
         self.cameras.close();
         let _ = self.broadcaster.send(CloseAll).await;
         let took_ms = started.elapsed().as_millis() as u64;
@@ -112,7 +127,7 @@ impl Stages {
     }
 }
 
-/// Starts a capture for every stored camera.
+/// Knows every stored camera; the lease loop starts the captures of those this replica owns.
 async fn start_cameras(db: &Db, registry: &Cameras) -> Result<(), AppError> {
     let rows = {
         let mut conn = db.conn().await?;
@@ -135,7 +150,7 @@ async fn start_cameras(db: &Db, registry: &Cameras) -> Result<(), AppError> {
 }
 
 /// Cameras named in the config file exist after start, with the spaces of their PKLot file.
-async fn declare_cameras(config: &Config, db: &Db, lot: &Lot) -> Result<(), AppError> {
+async fn declare_cameras(config: &Config, db: &Db, lot: &Lot, cluster: &Cluster) -> Result<(), AppError> {
     for decl in &config.cameras {
         let fail = |detail: String| AppError::DeclaredCamera { camera: decl.id.to_string(), detail };
         decl.source.check().map_err(fail)?;
@@ -155,6 +170,7 @@ async fn declare_cameras(config: &Config, db: &Db, lot: &Lot) -> Result<(), AppE
             let new = NewCamera { id: &decl.id, name: &decl.name, source, token_sha256: digest.as_deref() };
             let mut conn = db.conn().await?;
             cameras::upsert(&mut conn, &new).await?;
+            cluster.notify(Notice::Camera { id: decl.id.to_string() });
         }
         if let Some(path) = &decl.pklot {
             let xml = std::fs::read_to_string(path).map_err(|e| fail(format!("{}: {e}", path.display())))?;
@@ -172,6 +188,7 @@ async fn declare_cameras(config: &Config, db: &Db, lot: &Lot) -> Result<(), AppE
 fn start_detection(
     config: &Config,
     cameras: &Arc<Cameras>,
+    cluster: &Arc<Cluster>,
     lot: &Arc<Lot>,
     archive: &Addr<Archive>,
     sightings: &Sightings,
@@ -190,6 +207,7 @@ fn start_detection(
     let detector = Detector::start(&config.detect, metrics.clone()).map_err(AppError::Detector)?;
     let watching = Watching {
         cameras: cameras.clone(),
+        cluster: cluster.clone(),
         board: lot.board().clone(),
         lot: lot.clone(),
         archive: archive.clone(),

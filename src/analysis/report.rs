@@ -32,6 +32,8 @@ pub(super) async fn forget(s: &Watching, id: &str, unseen_for: Duration) {
     if known.is_empty() {
         return;
     }
+    // Only the camera's owner speaks for it.
+    let Some(fence) = s.cluster.fence(id) else { return };
     tracing::warn!(
         camera = id,
         spaces = known.len(),
@@ -48,6 +50,7 @@ pub(super) async fn forget(s: &Watching, id: &str, unseen_for: Duration) {
             actor: None,
             reason: Some(reason.clone()),
             reported_time: false,
+            fence: Some(fence.clone()),
         };
         if let Err(e) = s.lot.observe(view.id, observation).await {
             tracing::warn!(camera = id, slot = view.id, error = %e, "an unseen space could not be marked unknown");
@@ -58,13 +61,19 @@ pub(super) async fn forget(s: &Watching, id: &str, unseen_for: Duration) {
 /// Tells the slot actors what the analyses agreed on: each change at the time of the frame that
 /// first showed it, with that frame kept as its evidence.
 pub(super) async fn record(s: &Watching, id: &str, changes: Vec<Change<Arc<Frame>>>) {
+    // The lease the camera was owned by when its analyses agreed; the database refuses the
+    // changes if it has passed to another replica since.
+    let Some(fence) = s.cluster.fence(id) else {
+        tracing::info!(camera = id, "not recorded: this replica no longer owns the camera");
+        return;
+    };
     let mut kept: HashMap<u64, Option<i64>> = HashMap::new();
     for change in changes {
         let frame = &change.first;
         let capture_id = match kept.get(&frame.seq) {
             Some(c) => *c,
             None => {
-                let c = keep_evidence(s, id, frame).await;
+                let c = keep_evidence(s, id, frame, &fence).await;
                 kept.insert(frame.seq, c);
                 c
             }
@@ -78,6 +87,7 @@ pub(super) async fn record(s: &Watching, id: &str, changes: Vec<Change<Arc<Frame
             actor: None,
             reason: None,
             reported_time: false,
+            fence: Some(fence.clone()),
         };
         if let Err(e) = s.lot.observe(change.slot, observation).await {
             tracing::warn!(camera = id, slot = change.slot, error = %e, "the detector's change was not recorded");
@@ -86,13 +96,19 @@ pub(super) async fn record(s: &Watching, id: &str, changes: Vec<Change<Arc<Frame
 }
 
 /// Keeps the frame behind a change and waits (briefly) for its capture id.
-async fn keep_evidence(s: &Watching, camera: &str, frame: &Arc<Frame>) -> Option<i64> {
+async fn keep_evidence(
+    s: &Watching,
+    camera: &str,
+    frame: &Arc<Frame>,
+    fence: &crate::storage::leases::Fence,
+) -> Option<i64> {
     let (reply, rx) = tokio::sync::oneshot::channel();
     s.archive.do_send(Keep {
         camera: camera.to_string(),
         frame: frame.clone(),
         reason: Reason::Evidence,
         stored: Some(reply),
+        fence: Some(fence.clone()),
     });
     match tokio::time::timeout(EVIDENCE_WAIT, rx).await {
         Ok(Ok(id)) => Some(id),

@@ -36,6 +36,8 @@ pub type Sightings = Arc<RwLock<HashMap<String, Arc<Sighting>>>>;
 /// What the analyses read from and report to.
 pub struct Watching {
     pub cameras: Arc<Cameras>,
+    /// Whose leases say which cameras this replica speaks for.
+    pub cluster: Arc<crate::cluster::Cluster>,
     pub board: Arc<SlotBoard>,
     pub lot: Arc<Lot>,
     pub archive: Addr<Archive>,

@@ -33,9 +33,13 @@ pub struct Camera {
     pub slots: i64,
     /// Whether the camera has a device token to push frames with.
     pub has_token: bool,
-    /// Health and figures of the capture (`offline` and zeros for one this server does not run).
+    /// Health and figures of the capture, as its owner reports them (`offline` and zeros while
+    /// no replica runs it).
     #[serde(flatten)]
     pub live: CameraLive,
+    /// The replica (`cluster.node`) that owns the camera: captures and analyses it. Null for a
+    /// moment while it changes hands.
+    pub owner: Option<String>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -53,8 +57,14 @@ impl Camera {
     fn new(state: &AppState, row: CameraRow, slots: i64) -> Result<Camera, ApiError> {
         let source: CameraSource = serde_json::from_value(row.source)
             .map_err(|e| ApiError::Internal(format!("camera {}: stored source unreadable: {e}", row.id)))?;
-        let live = state.cameras.status(&row.id).map(|s| s.live).unwrap_or_default();
+        let live = state
+            .cameras
+            .status(&row.id)
+            .or_else(|| state.cluster.status(&row.id))
+            .map(|s| s.live)
+            .unwrap_or_default();
         Ok(Camera {
+            owner: state.cluster.owner(&row.id),
             name: row.name,
             source: source.redacted(),
             slots,
@@ -101,6 +111,12 @@ pub struct CameraEdit {
 fn with_slot_count(state: &AppState, row: CameraRow) -> Result<Camera, ApiError> {
     let n = state.lot.board().list().iter().filter(|v| v.camera_id == row.id).count() as i64;
     Camera::new(state, row, n)
+}
+
+/// The other replicas read the camera back; the lease loop deals it (a new one at once).
+fn announce(state: &AppState, id: &str) {
+    state.cluster.notify(crate::cluster::Notice::Camera { id: id.to_string() });
+    state.cluster.wake.notify_one();
 }
 
 fn no_camera(id: &str) -> ApiError {
@@ -159,6 +175,7 @@ pub async fn create(
     })?;
     let detail = json!({ "name": body.name, "source": body.source.redacted() });
     state.cameras.run(&body.id, body.source, Some(digest));
+    announce(&state, &body.id);
     note(&state, &who, "camera.create", &body.id, detail).await;
     Ok(HttpResponse::Created()
         .insert_header(("Location", format!("/api/cameras/{}", row.id)))
@@ -206,6 +223,7 @@ pub async fn update(
     if let Some(source) = body.source {
         state.cameras.run(&id, source, row.token_sha256.clone());
     }
+    announce(&state, &id);
     note(&state, &who, "camera.update", &*id, detail).await;
     Ok(HttpResponse::Ok().json(with_slot_count(&state, row)?))
 }
@@ -229,7 +247,9 @@ pub async fn remove(
         crate::storage::captures::keys_of_camera(&mut conn, &id).await?
     };
     if state.lot.delete_camera(&id).await? {
+        state.cluster.drop_lease(&crate::storage::leases::camera_lease(&id));
         state.cameras.remove(&id);
+        announce(&state, &id);
         state.archive.do_send(Forget(keys));
         note(&state, &who, "camera.delete", &*id, json!({})).await;
         Ok(HttpResponse::NoContent().finish())
@@ -266,6 +286,7 @@ pub async fn new_device_token(
     }
     state.cameras.set_token(&id, Some(digest));
     drop(conn);
+    announce(&state, &id);
     note(&state, &who, "camera.rotate_token", &*id, json!({})).await;
     Ok(HttpResponse::Ok().json(DeviceToken { token }))
 }

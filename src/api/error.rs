@@ -140,7 +140,13 @@ impl From<SlotError> for ApiError {
         match e {
             SlotError::Db(db) => db.into(),
             SlotError::Stale { .. } => ApiError::Conflict(e.to_string()),
-            SlotError::LabelTaken(_) => ApiError::Conflict(e.to_string()),
+            SlotError::LabelTaken(_) | SlotError::Fenced => ApiError::Conflict(e.to_string()),
+            SlotError::Busy => ApiError::Unavailable(e.to_string()),
+            SlotError::Gone => ApiError::NotFound(e.to_string()),
+            SlotError::Corrupt(_) => {
+                tracing::error!(error = %e, "stored data unreadable");
+                ApiError::Internal("stored data is unreadable; the server's log says why".into())
+            }
         }
     }
 }

@@ -15,7 +15,8 @@ use super::AppState;
 use crate::camera::feed::Origin;
 use crate::camera::id::CameraId;
 use crate::camera::jpeg;
-use crate::camera::registry::TokenCheck;
+use crate::camera::registry::{NotTaken, TokenCheck};
+use crate::cluster::relay;
 
 /// What the server made of a pushed frame.
 #[derive(Debug, Serialize, ToSchema)]
@@ -82,22 +83,89 @@ fn is_jpeg_type(content_type: Option<&str>) -> bool {
     }
 }
 
-/// Checks the JPEG and makes it the camera's newest frame.
-fn accept(state: &AppState, camera: &str, data: Bytes) -> Result<HttpResponse, ApiError> {
+/// Checks the JPEG and makes it the camera's newest frame: here if this replica owns the
+/// camera, else handed to the replica that does; a camera nobody owns (its owner just died) is
+/// taken by this replica on the spot. `token` is the device token, which travels with a handed
+/// frame.
+async fn accept(
+    state: &AppState,
+    req: &HttpRequest,
+    camera: &str,
+    token: &str,
+    data: Bytes,
+) -> Result<HttpResponse, ApiError> {
+    match take(state, camera, data.clone()) {
+        Err(Refused::NotOwned) => {}
+        Ok(answer) => return Ok(answer),
+        Err(Refused::Api(e)) => return Err(e),
+    }
+    if let Some((node, url)) = state.cluster.owner_elsewhere(camera).filter(|_| !relay::was_relayed(req)) {
+        match hand_over(camera, token, data.clone(), &url, &state.cluster.node).await {
+            Ok(answer) => return Ok(answer),
+            Err(e) => tracing::warn!(camera, owner = node, error = %e, "the camera's owner did not take the frame"),
+        }
+    }
+    // Nobody (reachable) owns it: take it if its lease is free, else the owner is alive and
+    // the camera should send again (to any replica).
+    let moving = || ApiError::Unavailable(format!("camera {camera:?} is changing owner; send the frame again"));
+    if state.keeper.claim_now(camera).await? {
+        return take(state, camera, data).map_err(|why| match why {
+            Refused::Api(e) => e,
+            Refused::NotOwned => moving(),
+        });
+    }
+    Err(moving())
+}
+
+/// The frame, as the device sent it (its token as a bearer), to the owner's push route.
+async fn hand_over(
+    camera: &str,
+    token: &str,
+    data: Bytes,
+    owner_url: &str,
+    node: &str,
+) -> Result<HttpResponse, String> {
+    let url = format!("{}/api/cameras/{camera}/frames", owner_url.trim_end_matches('/'));
+    let answer = relay::client()
+        .post(&url)
+        .header(relay::RELAYED, node)
+        .header("authorization", format!("Bearer {token}"))
+        .header("content-type", "image/jpeg")
+        .body(data)
+        .send()
+        .await
+        .map_err(|e| e.to_string())?;
+    let status = answer.status().as_u16();
+    // The owner stopping or losing the camera meanwhile: this replica tries itself.
+    if status == 503 {
+        return Err(format!("the owner answered {status}"));
+    }
+    let body = answer.bytes().await.map_err(|e| e.to_string())?;
+    Ok(HttpResponse::build(actix_web::http::StatusCode::from_u16(status).unwrap_or(actix_web::http::StatusCode::BAD_GATEWAY))
+        .content_type("application/json")
+        .body(body))
+}
+
+enum Refused {
+    NotOwned,
+    Api(ApiError),
+}
+
+/// Makes the JPEG the newest frame of a camera this replica runs.
+fn take(state: &AppState, camera: &str, data: Bytes) -> Result<HttpResponse, Refused> {
     let info = jpeg::inspect(&data).map_err(|e| {
         if e.is_not_jpeg() {
             ApiError::UnsupportedMediaType(format!("the body is not a JPEG: {e}"))
         } else {
             ApiError::bad("invalid_jpeg", format!("the JPEG is damaged: {e}"))
         }
-    })?;
+    })
+    .map_err(Refused::Api)?;
     let size_bytes = data.len();
-    let frame = state.cameras.take(camera, |feed| feed.publish(data, info, Origin::Pushed)).map_err(|stopping| {
-        if stopping {
-            ApiError::Stopping
-        } else {
-            ApiError::NotFound(format!("no camera with id {camera:?}"))
-        }
+    let frame = state.cameras.take(camera, |feed| feed.publish(data, info, Origin::Pushed)).map_err(|why| match why {
+        NotTaken::Stopping => Refused::Api(ApiError::Stopping),
+        NotTaken::NoSuchCamera => Refused::Api(ApiError::NotFound(format!("no camera with id {camera:?}"))),
+        NotTaken::NotOwned => Refused::NotOwned,
     })?;
     Ok(HttpResponse::Accepted().json(FrameAccepted {
         camera_id: camera.to_string(),
@@ -141,8 +209,9 @@ pub async fn push(
     if !is_jpeg_type(content_type) {
         return Err(ApiError::UnsupportedMediaType("send the frame as image/jpeg".into()));
     }
+    let token = bearer(&req).unwrap_or_default();
     let data = read_limited(body, limit).await?;
-    accept(&state, &id, data)
+    accept(&state, &req, &id, &token, data).await
 }
 
 #[utoipa::path(
@@ -182,7 +251,8 @@ pub async fn capture(
             ));
         }
         let data = read_limited(body, limit).await?;
-        return accept(&state, &camera, data);
+        let token = bearer(&req).unwrap_or_default();
+        return accept(&state, &req, &camera, &token, data).await;
     }
     // A form's fields may come in any order, so the token is checked once they are all read;
     // the whole form is bounded by the frame limit plus room for the small fields.
@@ -213,7 +283,7 @@ pub async fn capture(
     let camera = parse_camera(camera.as_deref())?;
     authorize(&state, &camera, token.as_deref())?;
     let image = image.ok_or_else(|| ApiError::bad("invalid_form", "the form has no image file"))?;
-    accept(&state, &camera, image)
+    accept(&state, &req, &camera, token.as_deref().unwrap_or_default(), image).await
 }
 
 fn parse_camera(raw: Option<&str>) -> Result<CameraId, ApiError> {

@@ -22,9 +22,15 @@ pub async fn healthz() -> HttpResponse {
 #[utoipa::path(
     get, path = "/readyz",
     tag = "health",
-    responses((status = 200, body = Health, description = "the database answers"), (status = 503, body = ErrorBody))
+    responses((status = 200, body = Health, description = "the database answers and this replica knows its cameras"), (status = 503, body = ErrorBody))
 )]
 pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
+    // Not before the lease loop has run once: until then this replica does not know which
+    // cameras it owns, and a rolling update must not take the next pod down yet.
+    if !state.cluster.ready() {
+        return HttpResponse::ServiceUnavailable()
+            .json(ErrorBody { error: "starting".into(), detail: "the lease loop has not run yet".into() });
+    }
     match state.db.ping().await {
         Ok(()) => HttpResponse::Ok().json(Health { status: "ready" }),
         Err(e) => HttpResponse::ServiceUnavailable()

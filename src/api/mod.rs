@@ -4,6 +4,7 @@ pub mod audit;
 pub mod auth;
 pub mod cameras;
 pub mod captures;
+pub mod cluster;
 pub mod cursor;
 pub mod error;
 pub mod frames;
@@ -39,6 +40,9 @@ use error::ErrorBody;
 
 /// What every handler can reach.
 pub struct AppState {
+    /// Which replica owns which camera, and where the others are.
+    pub cluster: Arc<crate::cluster::Cluster>,
+    pub keeper: Arc<crate::cluster::keeper::Keeper>,
     pub lot: Arc<Lot>,
     pub cameras: Arc<Cameras>,
     pub archive: Addr<Archive>,

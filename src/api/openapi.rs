@@ -5,7 +5,7 @@ use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
 use utoipa::{Modify, OpenApi};
 
 use super::{
-    audit, auth, cameras, captures, error, frames, health, overlay, sessions, slots, stats, streams, tokens, users,
+    audit, auth, cameras, captures, cluster, error, frames, health, overlay, sessions, slots, stats, streams, tokens, users,
 };
 use crate::auth::Access;
 
@@ -26,6 +26,7 @@ use crate::auth::Access;
         users::list, users::create, users::edit, users::remove,
         tokens::list, tokens::create, tokens::remove,
         audit::list,
+        cluster::view,
     ),
     components(schemas(error::ErrorBody, stats::BucketSize)),
     modifiers(&CommonResponses, &Security)

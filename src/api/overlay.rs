@@ -22,8 +22,15 @@ use crate::parking::state::SlotState;
         (status = 500, body = ErrorBody, description = "the newest frame cannot be decoded")
     )
 )]
-pub async fn overlay(state: web::Data<AppState>, id: web::Path<CameraId>) -> Result<HttpResponse, ApiError> {
-    let feed = state.cameras.feed(&id).ok_or_else(|| ApiError::NotFound(format!("no camera with id {:?}", *id)))?;
+pub async fn overlay(
+    state: web::Data<AppState>,
+    id: web::Path<CameraId>,
+    req: actix_web::HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    let feed = match super::streams::local_feed(&state, &id, &req).await? {
+        super::streams::Local::Here(feed) => feed,
+        super::streams::Local::Relayed(answer) => return Ok(answer),
+    };
     let sighting = state.sightings.read().get(id.as_str()).cloned();
     let frame = match &sighting {
         Some(s) => s.frame.clone(),

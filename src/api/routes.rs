@@ -9,7 +9,7 @@ use actix_web::http::Method;
 use actix_web::{web, Route};
 
 use super::{
-    audit, auth, cameras, captures, frames, health, openapi, overlay, sessions, slots, stats, streams, tokens, users,
+    audit, auth, cameras, captures, cluster, frames, health, openapi, overlay, sessions, slots, stats, streams, tokens, users,
 };
 use crate::auth::{Access, Role};
 use crate::live::ws;
@@ -60,6 +60,7 @@ pub fn endpoints() -> Vec<Endpoint> {
         ep(M::POST, "/api/tokens", ADMIN, || web::to(tokens::create)),
         ep(M::DELETE, "/api/tokens/{id}", ADMIN, || web::to(tokens::remove)),
         ep(M::GET, "/api/audit", ADMIN, || web::to(audit::list)),
+        ep(M::GET, "/api/cluster", ADMIN, || web::to(cluster::view)),
         ep(M::GET, "/api/slots", VIEWER, || web::to(slots::list)),
         ep(M::GET, "/api/slots/{id}", VIEWER, || web::to(slots::get_one)),
         ep(M::PUT, "/api/slots/{id}", OPERATOR, || web::to(slots::set_state)),

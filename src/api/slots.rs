@@ -116,6 +116,7 @@ pub async fn set_state(
                 actor: Some(who.actor()),
                 reason: None,
                 reported_time: false,
+                fence: None,
             },
         )
         .await?;
@@ -188,6 +189,7 @@ pub async fn observe(
                 actor: Some(who.actor()),
                 reason: None,
                 reported_time: body.observed_at.is_some(),
+                fence: None,
             },
         )
         .await?;

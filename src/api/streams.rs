@@ -5,13 +5,14 @@
 
 use std::sync::Arc;
 
-use actix_web::{web, HttpResponse};
+use actix_web::{web, HttpRequest, HttpResponse};
 use bytes::{BufMut, Bytes, BytesMut};
 use futures_util::stream;
 
 use super::error::{ApiError, ErrorBody};
 use super::AppState;
-use crate::camera::feed::Frame;
+use crate::camera::feed::{CameraFeed, Frame};
+use crate::cluster::relay;
 use crate::camera::id::CameraId;
 
 /// The boundary ESP32-CAM boards use, so clients written for the boards read this stream too.
@@ -30,6 +31,33 @@ pub fn part(frame: &Frame) -> Bytes {
     buf.put_slice(&frame.jpeg);
     buf.put_slice(b"\r\n");
     buf.freeze()
+}
+
+pub enum Local {
+    /// This replica runs the camera.
+    Here(Arc<CameraFeed>),
+    /// Another does: its answer, relayed.
+    Relayed(HttpResponse),
+}
+
+/// The camera's feed here, or the request carried to the replica that owns it (one upstream
+/// connection to the camera in the whole cluster).
+pub async fn local_feed(state: &AppState, id: &CameraId, req: &HttpRequest) -> Result<Local, ApiError> {
+    if let Some(feed) = state.cameras.feed(id) {
+        return Ok(Local::Here(feed));
+    }
+    if !state.cameras.knows(id) {
+        return Err(ApiError::NotFound(format!("no camera with id {:?}", id.as_str())));
+    }
+    match state.cluster.owner_elsewhere(id) {
+        Some((node, url)) if !relay::was_relayed(req) => {
+            relay::relay(req, None, &url, &state.cluster.node).await.map(Local::Relayed).map_err(|e| {
+                tracing::warn!(camera = id.as_str(), owner = node, error = %e, "relay to the camera's owner failed");
+                ApiError::Unavailable(format!("camera {:?} is changing owner; try again", id.as_str()))
+            })
+        }
+        _ => Err(ApiError::Unavailable(format!("camera {:?} is changing owner; try again", id.as_str()))),
+    }
 }
 
 /// Counts a viewer for as long as its stream lives.
@@ -54,11 +82,15 @@ impl Drop for Viewer {
     params(("id" = CameraId, Path, description = "camera id")),
     responses(
         (status = 200, content_type = "multipart/x-mixed-replace", description = "the camera's frames as MJPEG, newest first, until the camera is removed"),
-        (status = 404, body = ErrorBody)
+        (status = 404, body = ErrorBody),
+        (status = 503, body = ErrorBody, description = "the camera is changing owner; try again")
     )
 )]
-pub async fn stream(state: web::Data<AppState>, id: web::Path<CameraId>) -> Result<HttpResponse, ApiError> {
-    let feed = state.cameras.feed(&id).ok_or_else(|| ApiError::NotFound(format!("no camera with id {:?}", *id)))?;
+pub async fn stream(state: web::Data<AppState>, id: web::Path<CameraId>, req: HttpRequest) -> Result<HttpResponse, ApiError> {
+    let feed = match local_feed(&state, &id, &req).await? {
+        Local::Here(feed) => feed,
+        Local::Relayed(answer) => return Ok(answer),
+    };
     let mut rx = feed.subscribe();
     drop(feed);
     // A viewer starts with the newest frame at once, if there is one.
@@ -90,8 +122,11 @@ pub async fn stream(state: web::Data<AppState>, id: web::Path<CameraId>) -> Resu
         (status = 404, body = ErrorBody, description = "no such camera, or no frame from it yet")
     )
 )]
-pub async fn snapshot(state: web::Data<AppState>, id: web::Path<CameraId>) -> Result<HttpResponse, ApiError> {
-    let feed = state.cameras.feed(&id).ok_or_else(|| ApiError::NotFound(format!("no camera with id {:?}", *id)))?;
+pub async fn snapshot(state: web::Data<AppState>, id: web::Path<CameraId>, req: HttpRequest) -> Result<HttpResponse, ApiError> {
+    let feed = match local_feed(&state, &id, &req).await? {
+        Local::Here(feed) => feed,
+        Local::Relayed(answer) => return Ok(answer),
+    };
     let frame = feed.latest().ok_or_else(|| ApiError::NotFound(format!("camera {:?} has sent no frame yet", *id)))?;
     Ok(HttpResponse::Ok()
         .content_type("image/jpeg")

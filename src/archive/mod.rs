@@ -53,6 +53,8 @@ pub struct Keep {
     pub reason: Reason,
     /// Told the capture's id once its row exists (a slot change links to its evidence).
     pub stored: Option<tokio::sync::oneshot::Sender<i64>>,
+    /// For evidence: the lease its camera was owned by; no row is written once it has passed.
+    pub fence: Option<crate::storage::leases::Fence>,
 }
 
 /// Deletes images whose rows are gone (the camera was deleted).
@@ -75,6 +77,8 @@ pub fn storage_key(camera: &str, frame: &Frame, sha256_hex: &str) -> String {
 }
 
 pub struct Archive {
+    /// The periodic sweep runs on the replica that holds the jobs lease.
+    cluster: Arc<crate::cluster::Cluster>,
     store: ImageStore,
     db: Db,
     metrics: Metrics,
@@ -100,8 +104,15 @@ enum Outcome {
 }
 
 impl Archive {
-    pub fn new(store: ImageStore, db: Db, metrics: Metrics, config: ArchiveConfig) -> Archive {
+    pub fn new(
+        store: ImageStore,
+        db: Db,
+        metrics: Metrics,
+        config: ArchiveConfig,
+        cluster: Arc<crate::cluster::Cluster>,
+    ) -> Archive {
         Archive {
+            cluster,
             store,
             db,
             metrics,
@@ -152,9 +163,9 @@ impl Archive {
             return;
         };
         // The item stays at the head (with its reply) until it is stored or given up.
-        let (camera, frame, reason) = (item.camera.clone(), item.frame.clone(), item.reason);
+        let (camera, frame, reason, fence) = (item.camera.clone(), item.frame.clone(), item.reason, item.fence.clone());
         self.busy = true;
-        store_one(self.store.clone(), self.db.clone(), camera, frame, reason)
+        store_one(self.store.clone(), self.db.clone(), camera, frame, reason, fence)
             .into_actor(self)
             .map(|outcome, act, ctx| {
                 act.busy = false;
@@ -226,7 +237,14 @@ impl Archive {
     }
 }
 
-async fn store_one(store: ImageStore, db: Db, camera: String, frame: Arc<Frame>, reason: Reason) -> Outcome {
+async fn store_one(
+    store: ImageStore,
+    db: Db,
+    camera: String,
+    frame: Arc<Frame>,
+    reason: Reason,
+    fence: Option<crate::storage::leases::Fence>,
+) -> Outcome {
     let sha = hex(&Sha256::digest(&frame.jpeg));
     let key = storage_key(&camera, &frame, &sha);
     if let Err(e) = store.put(&key, frame.jpeg.clone(), "image/jpeg").await {
@@ -242,12 +260,17 @@ async fn store_one(store: ImageStore, db: Db, camera: String, frame: Arc<Frame>,
         sha256: &sha,
         reason: reason.as_str(),
     };
-    let result = match db.conn().await {
-        Ok(mut conn) => captures::insert(&mut conn, &row).await,
-        Err(e) => Err(e),
+    let result = match (db.conn().await, &fence) {
+        (Ok(mut conn), Some(fence)) => captures::insert_fenced(&mut conn, &row, fence).await,
+        (Ok(mut conn), None) => captures::insert(&mut conn, &row).await.map(Some),
+        (Err(e), _) => Err(e),
     };
     match result {
-        Ok(row) => Outcome::Stored(row.id),
+        Ok(Some(row)) => Outcome::Stored(row.id),
+        Ok(None) => {
+            let _ = store.delete(&key).await;
+            Outcome::Drop(format!("evidence of camera {camera} refused: this replica's lease on it has passed"))
+        }
         // The camera was deleted while its frame waited: the image has no owner.
         Err(e) if e.violation() == Some(&diesel::result::DatabaseErrorKind::ForeignKeyViolation) => {
             let _ = store.delete(&key).await;
@@ -262,8 +285,14 @@ impl Actor for Archive {
 
     fn started(&mut self, ctx: &mut Context<Self>) {
         let every = Duration::from_secs(self.config.sweep_interval_s.max(1));
-        ctx.run_later(Duration::from_secs(5), |act, ctx| act.sweep(ctx));
-        ctx.run_interval(every, |act, ctx| act.sweep(ctx));
+        // On one replica at a time: two sweeps would race to delete the same captures.
+        let periodic = |act: &mut Archive, ctx: &mut Context<Archive>| {
+            if act.cluster.runs_jobs() {
+                act.sweep(ctx)
+            }
+        };
+        ctx.run_later(Duration::from_secs(5), periodic);
+        ctx.run_interval(every, periodic);
     }
 }
 
@@ -319,7 +348,7 @@ impl Handler<FrameArrived> for Archive {
             Origin::Pulled => Arc::new(Frame { jpeg: bytes::Bytes::copy_from_slice(&msg.frame.jpeg), ..*msg.frame }),
             Origin::Pushed => msg.frame,
         };
-        self.handle(Keep { camera: msg.camera, frame, reason, stored: None }, ctx);
+        self.handle(Keep { camera: msg.camera, frame, reason, stored: None, fence: None }, ctx);
     }
 }
 

@@ -19,8 +19,8 @@ use crate::storage::db::{Db, DbError};
 
 /// The session cookie's name.
 pub const SESSION_COOKIE: &str = "smartpark_session";
-/// How long a token's lookup is trusted. Revocations in this process take effect at once; one
-/// made by `smartpark` commands on the database takes at most this long.
+/// How long a token's lookup is trusted. Revocations on any replica take effect at once (they are
+/// announced); one made by `smartpark` commands on the database takes at most this long.
 const TOKEN_CACHE_TTL: Duration = Duration::from_secs(10);
 /// While the database is out, a caller verified this recently is still let in: the lot stays
 /// readable as last known, and nothing can be revoked meanwhile (revoking needs the database).
@@ -42,6 +42,8 @@ pub struct Auth {
     /// Verified against when the user does not exist, so a wrong name costs what a wrong
     /// password costs.
     dummy_hash: String,
+    /// Tells the other replicas what was revoked here.
+    cluster: Option<std::sync::Arc<crate::cluster::Cluster>>,
 }
 
 impl Auth {
@@ -55,7 +57,14 @@ impl Auth {
             sessions: RwLock::default(),
             revocations: broadcast::channel(256).0,
             dummy_hash: password::hash(&secret::random_password()),
+            cluster: None,
         }
+    }
+
+    /// Revocations made here reach the other replicas' caches and WebSockets too.
+    pub fn with_cluster(mut self, cluster: std::sync::Arc<crate::cluster::Cluster>) -> Auth {
+        self.cluster = Some(cluster);
+        self
     }
 
     pub fn enabled(&self) -> bool {
@@ -163,10 +172,29 @@ impl Auth {
     /// Something was revoked: forget what is cached and tell the open WebSockets of that
     /// caller to check it again (the others are not disturbed).
     pub fn revoke(&self, what: Revoked) {
-        self.tokens.write().clear();
-        self.sessions.write().clear();
+        if let Some(cluster) = &self.cluster {
+            let (mut user, mut session, mut token) = (None, None, None);
+            match &what {
+                Revoked::User(u) => user = Some(u.clone()),
+                Revoked::Session(s) => session = Some(s.clone()),
+                Revoked::Token(t) => token = Some(*t),
+            }
+            cluster.notify(crate::cluster::Notice::Revoked { user, session, token });
+        }
+        self.revoke_local(what);
+    }
+
+    /// A revocation in this process only (one another replica made, or this one's own).
+    pub fn revoke_local(&self, what: Revoked) {
+        self.forget_cached();
         // No receiver (no dashboard open) is not an error.
         let _ = self.revocations.send(what);
+    }
+
+    /// Forgets every cached credential: the next request of each caller is checked again.
+    pub fn forget_cached(&self) {
+        self.tokens.write().clear();
+        self.sessions.write().clear();
     }
 
     pub fn revocations(&self) -> broadcast::Receiver<Revoked> {

@@ -94,12 +94,16 @@ pub async fn declare_tokens(db: &Db, config: &AuthConfig) -> Result<usize, Setup
 }
 
 /// Deletes ended sessions now and then (they are refused anyway; this keeps the table small).
-pub fn sweep_sessions(db: Db, config: &AuthConfig) {
+/// On the replica that holds the jobs lease only.
+pub fn sweep_sessions(db: Db, config: &AuthConfig, cluster: std::sync::Arc<crate::cluster::Cluster>) {
     let (idle, life) = (config.session_idle(), config.session_lifetime());
     actix_web::rt::spawn(async move {
         let mut tick = actix_web::rt::time::interval(Duration::from_secs(600));
         loop {
             tick.tick().await;
+            if !cluster.runs_jobs() {
+                continue;
+            }
             let result = async {
                 let mut conn = db.conn().await?;
                 accounts::delete_expired_sessions(&mut conn, idle, life).await

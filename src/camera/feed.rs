@@ -29,7 +29,7 @@ pub struct Frame {
     pub seq: u64,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize, ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum CameraHealth {
     /// Frames are arriving.
@@ -41,7 +41,7 @@ pub enum CameraHealth {
 }
 
 /// A camera's health and figures, as the API and the dashboards show them.
-#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize, ToSchema)]
 pub struct CameraLive {
     pub status: CameraHealth,
     /// Frames per second over the last few seconds; 0 when none arrive.
@@ -84,7 +84,7 @@ impl Default for CameraLive {
 }
 
 /// A camera's figures with its id: the body of the `camera` WebSocket event.
-#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize, ToSchema)]
 pub struct CameraStatus {
     pub id: String,
     #[serde(flatten)]

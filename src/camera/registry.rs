@@ -1,6 +1,5 @@
-//! `Cameras`: every camera this server captures, with its feed, its capture actor and its device
-//! token. It is the one seam that decides which cameras this replica runs; with several
-//! replicas, a lease in Postgres would decide it here.
+//! `Cameras`: every camera of the lot with its source and device token, and for the cameras this
+//! replica owns (the lease loop, `cluster::keeper`, says which) their feed and capture actor.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -18,10 +17,25 @@ use crate::live::feed::ChangeFeed;
 use crate::metrics::Metrics;
 
 struct Entry {
-    feed: Arc<CameraFeed>,
-    capture: Addr<CaptureActor>,
+    /// Only while this replica owns the camera.
+    running: Option<Running>,
     source: CameraSource,
     token_sha256: Option<String>,
+}
+
+struct Running {
+    feed: Arc<CameraFeed>,
+    capture: Addr<CaptureActor>,
+}
+
+/// Why a pushed frame was not taken here.
+#[derive(Debug, PartialEq, Eq)]
+pub enum NotTaken {
+    /// The server is stopping.
+    Stopping,
+    NoSuchCamera,
+    /// Another replica owns the camera (or nobody does, for a moment).
+    NotOwned,
 }
 
 pub struct Cameras {
@@ -77,8 +91,8 @@ impl Cameras {
         })
     }
 
-    /// Starts capturing `id` from `source`, or switches a running camera to it; the camera's feed
-    /// (and so its viewers) carries over a switch.
+    /// Knows `id` with its source and token; a camera this replica runs switches to the new
+    /// source (its feed, and so its viewers, carry over the switch).
     pub fn run(&self, id: &CameraId, source: CameraSource, token_sha256: Option<String>) {
         let mut entries = self.entries.write();
         if let Some(entry) = entries.get_mut(id.as_str()) {
@@ -86,21 +100,51 @@ impl Cameras {
             if entry.source == source {
                 return;
             }
-            let old = std::mem::replace(&mut entry.capture, self.start_capture(entry.feed.clone(), source.clone()));
-            entry.source = source;
-            retire(old);
+            entry.source = source.clone();
+            if let Some(running) = &mut entry.running {
+                let old = std::mem::replace(&mut running.capture, self.start_capture(running.feed.clone(), source));
+                retire(old);
+            }
             return;
         }
-        let initial = if source.is_pulled() { CameraHealth::Connecting } else { CameraHealth::Offline };
+        entries.insert(id.to_string(), Entry { running: None, source, token_sha256 });
+    }
+
+    /// This replica now owns `id`: its capture starts (a pushing camera waits for frames).
+    /// False when the camera is unknown here or already running.
+    pub fn own(&self, id: &str) -> bool {
+        let mut entries = self.entries.write();
+        let Some(entry) = entries.get_mut(id) else { return false };
+        if entry.running.is_some() || !*self.accepting.read() {
+            return false;
+        }
+        let Ok(camera_id) = id.parse::<CameraId>() else { return false };
+        let initial = if entry.source.is_pulled() { CameraHealth::Connecting } else { CameraHealth::Offline };
         let changes = self.changes.clone();
         let feed = Arc::new(
-            CameraFeed::new(id.clone(), initial, move |status| changes.camera_changed(status))
+            CameraFeed::new(camera_id, initial, move |status| changes.camera_changed(status))
                 .with_sink(self.sink.clone())
                 .with_counter(self.metrics.camera_frames.clone()),
         );
-        let capture = self.start_capture(feed.clone(), source.clone());
+        let capture = self.start_capture(feed.clone(), entry.source.clone());
         self.changes.camera_changed(feed.status());
-        entries.insert(id.to_string(), Entry { feed, capture, source, token_sha256 });
+        entry.running = Some(Running { feed, capture });
+        self.metrics.cameras_owned.inc();
+        true
+    }
+
+    /// This replica no longer owns `id`: its capture stops and its viewers' streams end (they
+    /// reconnect, through the relay, to the new owner).
+    pub fn disown(&self, id: &str) -> bool {
+        let running = self.entries.write().get_mut(id).and_then(|e| e.running.take());
+        match running {
+            Some(r) => {
+                retire(r.capture);
+                self.metrics.cameras_owned.dec();
+                true
+            }
+            None => false,
+        }
     }
 
     fn start_capture(&self, feed: Arc<CameraFeed>, source: CameraSource) -> Addr<CaptureActor> {
@@ -108,10 +152,13 @@ impl Cameras {
         Supervisor::start_in_arbiter(&self.arbiter, move |_| CaptureActor::new(feed, source, settings))
     }
 
-    /// Stops capturing `id`; its viewers' streams end.
+    /// Forgets `id` (deleted); its capture stops and its viewers' streams end.
     pub fn remove(&self, id: &str) {
         if let Some(entry) = self.entries.write().remove(id) {
-            retire(entry.capture);
+            if let Some(r) = entry.running {
+                retire(r.capture);
+                self.metrics.cameras_owned.dec();
+            }
             self.changes.camera_removed(id.to_string());
         }
     }
@@ -122,8 +169,8 @@ impl Cameras {
     /// while the feeds stay for the analyses still under way.
     pub fn stop_taking(&self) {
         *self.accepting.write() = false;
-        for entry in self.entries.read().values() {
-            entry.capture.do_send(Retire);
+        for running in self.entries.read().values().filter_map(|e| e.running.as_ref()) {
+            running.capture.do_send(Retire);
         }
     }
 
@@ -136,18 +183,24 @@ impl Cameras {
     pub fn close(&self) {
         *self.accepting.write() = false;
         for (_, entry) in self.entries.write().drain() {
-            retire(entry.capture);
+            if let Some(r) = entry.running {
+                retire(r.capture);
+            }
         }
     }
 
-    /// Hands a pushed frame to the camera's feed through `take`, unless the server is stopping
-    /// (Err(true)) or there is no such camera (Err(false)).
-    pub fn take<R>(&self, id: &str, take: impl FnOnce(&CameraFeed) -> R) -> Result<R, bool> {
+    /// Hands a pushed frame to the camera's feed through `take`, unless the server is stopping,
+    /// there is no such camera, or this replica does not run it.
+    pub fn take<R>(&self, id: &str, take: impl FnOnce(&CameraFeed) -> R) -> Result<R, NotTaken> {
         let accepting = self.accepting.read();
         if !*accepting {
-            return Err(true);
+            return Err(NotTaken::Stopping);
         }
-        let feed = self.feed(id).ok_or(false)?;
+        let feed = {
+            let entries = self.entries.read();
+            let entry = entries.get(id).ok_or(NotTaken::NoSuchCamera)?;
+            entry.running.as_ref().ok_or(NotTaken::NotOwned)?.feed.clone()
+        };
         Ok(take(&feed))
     }
 
@@ -156,21 +209,35 @@ impl Cameras {
         &self.settings.network
     }
 
+    /// The feed of a camera this replica runs.
     pub fn feed(&self, id: &str) -> Option<Arc<CameraFeed>> {
-        self.entries.read().get(id).map(|e| e.feed.clone())
+        self.entries.read().get(id).and_then(|e| e.running.as_ref()).map(|r| r.feed.clone())
     }
 
+    /// The status of a camera this replica runs.
     pub fn status(&self, id: &str) -> Option<CameraStatus> {
-        self.entries.read().get(id).map(|e| e.feed.status())
+        self.feed(id).map(|f| f.status())
     }
 
-    /// The running cameras' ids, without computing their status.
+    /// The ids of the cameras this replica runs, without computing their status.
     pub fn ids(&self) -> Vec<String> {
+        self.entries.read().iter().filter(|(_, e)| e.running.is_some()).map(|(id, _)| id.clone()).collect()
+    }
+
+    /// Whether the camera exists (as far as this replica has heard).
+    pub fn knows(&self, id: &str) -> bool {
+        self.entries.read().contains_key(id)
+    }
+
+    /// Every camera's id, run here or not.
+    pub fn known(&self) -> Vec<String> {
         self.entries.read().keys().cloned().collect()
     }
 
+    /// The statuses of the cameras this replica runs.
     pub fn statuses(&self) -> Vec<CameraStatus> {
-        let mut all: Vec<CameraStatus> = self.entries.read().values().map(|e| e.feed.status()).collect();
+        let mut all: Vec<CameraStatus> =
+            self.entries.read().values().filter_map(|e| e.running.as_ref()).map(|r| r.feed.status()).collect();
         all.sort_by(|a, b| a.id.cmp(&b.id));
         all
     }

@@ -1,5 +1,6 @@
-//! The one seam through which a stored change is published. Today it reaches this replica's
-//! Broadcaster; with several replicas it is where Postgres NOTIFY (and MQTT, webhooks) plug in.
+//! The one seam through which a stored change is published: to this replica's Broadcaster and,
+//! for what only this replica knows (its cameras' health), to the other replicas. A space's
+//! change reaches them by the NOTIFY its own transaction sends (`storage::slots`).
 
 use std::sync::Arc;
 
@@ -7,16 +8,18 @@ use actix::Addr;
 
 use super::broadcaster::{Broadcaster, CameraChanged, CameraRemoved, SlotChanged, SlotRemoved};
 use crate::camera::feed::CameraStatus;
+use crate::cluster::Cluster;
 use crate::parking::state::SlotView;
 
 #[derive(Clone)]
 pub struct ChangeFeed {
     broadcaster: Addr<Broadcaster>,
+    cluster: Arc<Cluster>,
 }
 
 impl ChangeFeed {
-    pub fn new(broadcaster: Addr<Broadcaster>) -> ChangeFeed {
-        ChangeFeed { broadcaster }
+    pub fn new(broadcaster: Addr<Broadcaster>, cluster: Arc<Cluster>) -> ChangeFeed {
+        ChangeFeed { broadcaster, cluster }
     }
 
     pub fn slot_changed(&self, view: Arc<SlotView>, sessions_moved: bool) {
@@ -27,7 +30,14 @@ impl ChangeFeed {
         self.broadcaster.do_send(SlotRemoved(id));
     }
 
+    /// A camera this replica runs changed health (or its figures are due again).
     pub fn camera_changed(&self, status: CameraStatus) {
+        self.cluster.publish_status(status.clone());
+        self.broadcaster.do_send(CameraChanged(status));
+    }
+
+    /// Another replica's camera, as its owner reported it: for this replica's dashboards only.
+    pub fn camera_reported(&self, status: CameraStatus) {
         self.broadcaster.do_send(CameraChanged(status));
     }
 

@@ -11,7 +11,8 @@ use parking_lot::RwLock;
 use super::board::SlotBoard;
 use super::geometry::Polygon;
 use super::pklot::PklotSpace;
-use super::slot::{Drain, Observe, Observed, Reshape, Retire, SlotActor, SlotError};
+use super::slot::{Adopt, Drain, Observe, Observed, Reshape, Retire, SlotActor, SlotError};
+use crate::cluster::{Cluster, Notice};
 use super::state::{SlotState, SlotView};
 use crate::live::feed::ChangeFeed;
 use crate::metrics::Metrics;
@@ -38,6 +39,7 @@ pub enum LotError {
 
 pub struct Lot {
     db: Db,
+    cluster: Arc<Cluster>,
     board: Arc<SlotBoard>,
     feed: ChangeFeed,
     metrics: Metrics,
@@ -46,7 +48,7 @@ pub struct Lot {
     actors: RwLock<HashMap<i64, Addr<SlotActor>>>,
 }
 
-fn view_from_row(row: SlotRow, session: Option<(i64, DateTime<chrono::Utc>)>) -> Result<SlotView, LotError> {
+pub(super) fn view_from_row(row: SlotRow, session: Option<(i64, DateTime<chrono::Utc>)>) -> Result<SlotView, LotError> {
     let polygon: Polygon =
         serde_json::from_value(row.polygon).map_err(|e| LotError::Corrupt(format!("slot {}: polygon: {e}", row.id)))?;
     let state: SlotState = row.state.parse().map_err(|e: String| LotError::Corrupt(format!("slot {}: {e}", row.id)))?;
@@ -63,6 +65,7 @@ fn view_from_row(row: SlotRow, session: Option<(i64, DateTime<chrono::Utc>)>) ->
         session_id: session.map(|(id, _)| id),
         session_started_at: session.map(|(_, t)| t),
         held: None,
+        version: row.version,
     })
 }
 
@@ -70,12 +73,13 @@ impl Lot {
     /// Rebuilds every space from the database: states, and the parking sessions still open.
     pub async fn start(
         db: Db,
+        cluster: Arc<Cluster>,
         board: Arc<SlotBoard>,
         feed: ChangeFeed,
         metrics: Metrics,
     ) -> Result<Arc<Lot>, LotError> {
         let arbiter = Arbiter::new().handle();
-        let lot = Arc::new(Lot { db, board, feed, metrics, arbiter, actors: RwLock::new(HashMap::new()) });
+        let lot = Arc::new(Lot { db, cluster, board, feed, metrics, arbiter, actors: RwLock::new(HashMap::new()) });
         let mut conn = lot.db.conn().await?;
         let rows = slots::load_all(&mut conn).await?;
         let n = rows.len();
@@ -97,8 +101,10 @@ impl Lot {
         self.board.put(view.clone());
         let (db, board, feed, metrics) = (self.db.clone(), self.board.clone(), self.feed.clone(), self.metrics.clone());
         let initial = (*view).clone();
-        let addr =
-            SlotActor::start_in_arbiter(&self.arbiter, move |_| SlotActor::new(initial, db, board, feed, metrics));
+        let notice = self.cluster.payload(Notice::Slot { id });
+        let addr = SlotActor::start_in_arbiter(&self.arbiter, move |_| {
+            SlotActor::new(initial, db, board, feed, metrics, notice)
+        });
         self.actors.write().insert(id, addr);
         view
     }
@@ -126,7 +132,68 @@ impl Lot {
         label: Option<String>,
         polygon: Option<Polygon>,
     ) -> Result<Arc<SlotView>, LotError> {
-        Ok(self.actor(id)?.send(Reshape { label, polygon }).await.map_err(|_| LotError::ActorGone)??)
+        let view = self.actor(id)?.send(Reshape { label, polygon }).await.map_err(|_| LotError::ActorGone)??;
+        self.cluster.notify(Notice::Slot { id });
+        Ok(view)
+    }
+
+    /// Another replica changed, created or deleted the space: this one reads it back.
+    pub async fn refresh(&self, id: i64) -> Result<(), LotError> {
+        let found = {
+            let mut conn = self.db.conn().await?;
+            slots::load_one(&mut conn, id).await?
+        };
+        match found {
+            Some((row, session)) => self.adopt(view_from_row(row, session.map(|s| (s.id, s.started_at)))?),
+            None => self.forget(id).await,
+        }
+        Ok(())
+    }
+
+    fn adopt(&self, view: SlotView) {
+        let addr = self.actors.read().get(&view.id).cloned();
+        match addr {
+            Some(addr) => addr.do_send(Adopt(view)),
+            None => {
+                let view = self.spawn(view);
+                self.feed.slot_changed(view, false);
+            }
+        }
+    }
+
+    /// A space deleted elsewhere: its actor goes, and it leaves the board and the dashboards.
+    async fn forget(&self, id: i64) {
+        let addr = self.actors.write().remove(&id);
+        if let Some(addr) = addr {
+            let _ = addr.send(Retire).await;
+        }
+    }
+
+    /// Reads every space again (after this replica missed notices): adopts what changed, adds
+    /// what is new, drops what is gone. Answers how many spaces there are.
+    pub async fn resync(&self) -> Result<usize, LotError> {
+        let rows = {
+            let mut conn = self.db.conn().await?;
+            slots::load_all(&mut conn).await?
+        };
+        let mut present = std::collections::HashSet::new();
+        for (row, session) in rows {
+            present.insert(row.id);
+            self.adopt(view_from_row(row, session.map(|s| (s.id, s.started_at)))?);
+        }
+        let gone: Vec<i64> = self.actors.read().keys().filter(|id| !present.contains(id)).copied().collect();
+        for id in gone {
+            self.forget(id).await;
+        }
+        Ok(present.len())
+    }
+
+    /// A camera deleted elsewhere: its spaces went with it.
+    pub async fn forget_camera(&self, camera_id: &str) {
+        let ids: Vec<i64> = self.board.list().iter().filter(|v| v.camera_id == camera_id).map(|v| v.id).collect();
+        for id in ids {
+            self.forget(id).await;
+        }
     }
 
     pub async fn create_slot(&self, camera_id: &str, label: &str, polygon: Polygon) -> Result<Arc<SlotView>, LotError> {
@@ -139,6 +206,7 @@ impl Lot {
         })?;
         let view = self.spawn(view_from_row(row, None)?);
         self.feed.slot_changed(view.clone(), false);
+        self.cluster.notify(Notice::Slot { id: view.id });
         Ok(view)
     }
 
@@ -173,6 +241,7 @@ impl Lot {
         if slots::delete(&mut conn, id).await? {
             self.actors.write().remove(&id);
             let _ = addr.send(Retire).await;
+            self.cluster.notify(Notice::Slot { id });
         }
         Ok(())
     }
@@ -183,13 +252,8 @@ impl Lot {
         if !cameras::delete(&mut conn, camera_id).await? {
             return Ok(false);
         }
-        let ids: Vec<i64> = self.board.list().iter().filter(|v| v.camera_id == camera_id).map(|v| v.id).collect();
-        for id in ids {
-            let addr = self.actors.write().remove(&id);
-            if let Some(addr) = addr {
-                let _ = addr.send(Retire).await;
-            }
-        }
+        crate::storage::leases::forget(&mut conn, &crate::storage::leases::camera_lease(camera_id)).await?;
+        self.forget_camera(camera_id).await;
         Ok(true)
     }
 }

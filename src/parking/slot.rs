@@ -14,7 +14,9 @@ use super::state::{to_db_precision, SlotState, SlotView, Source};
 use crate::live::feed::ChangeFeed;
 use crate::metrics::Metrics;
 use crate::storage::db::{Db, DbError};
-use crate::storage::slots::{self, Change};
+use super::lot::view_from_row;
+use crate::storage::leases::Fence;
+use crate::storage::slots::{self, Change, Recorded};
 
 /// Something seen about the space: by a person, a sensor or the detector.
 #[derive(Debug, Clone, Message)]
@@ -33,6 +35,9 @@ pub struct Observe {
     /// the space's state is refused rather than moved. Otherwise the change is taken as happening
     /// now, and a clock that stepped back only keeps it in order.
     pub reported_time: bool,
+    /// For what the camera's owner saw (detector, camera): the lease it owned the camera by.
+    /// The database refuses the change once that lease has passed to another replica.
+    pub fence: Option<Fence>,
 }
 
 #[derive(Debug, Clone)]
@@ -63,6 +68,22 @@ pub enum SlotError {
     Stale { at: DateTime<Utc>, since: DateTime<Utc> },
     #[error("a space with label {0:?} already exists on this camera")]
     LabelTaken(String),
+    /// The change came from owning a camera whose lease this replica has lost.
+    #[error("this replica no longer owns the camera (its lease passed to another replica)")]
+    Fenced,
+    #[error("the space keeps changing under this change; try again")]
+    Busy,
+    #[error("the space was deleted")]
+    Gone,
+    #[error("stored row is unreadable: {0}")]
+    Corrupt(String),
+}
+
+impl SlotError {
+    /// The database is out: the same change may be stored later.
+    pub fn is_outage(&self) -> bool {
+        matches!(self, SlotError::Db(e) if e.is_outage())
+    }
 }
 
 pub struct SlotActor {
@@ -77,6 +98,8 @@ pub struct SlotActor {
     /// Failed attempts to store `held` in a row (the retry waits longer each time).
     retries: u32,
     flush_scheduled: bool,
+    /// What the other replicas are told when this space changes.
+    notice: String,
 }
 
 /// Changes one space holds for the database at most; beyond, the oldest is let go. At one change
@@ -94,8 +117,16 @@ struct Flush;
 pub struct Drain;
 
 impl SlotActor {
-    pub fn new(view: SlotView, db: Db, board: Arc<SlotBoard>, feed: ChangeFeed, metrics: Metrics) -> SlotActor {
+    pub fn new(
+        view: SlotView,
+        db: Db,
+        board: Arc<SlotBoard>,
+        feed: ChangeFeed,
+        metrics: Metrics,
+        notice: String,
+    ) -> SlotActor {
         SlotActor {
+            notice,
             view: Arc::new(view),
             db,
             board,
@@ -150,27 +181,69 @@ impl SlotActor {
     }
 
     /// Stores `pending` after what is held, in order, each from the state the one before left;
-    /// publishes each as it is stored. What could not be stored comes back with the error.
-    fn store(
-        &mut self,
-        pending: Vec<Observe>,
-    ) -> impl ActorFuture<Self, Output = (Option<Arc<SlotView>>, Vec<Observe>, Option<DbError>)> + use<> {
+    /// publishes each as it is stored. A row that moved on (another replica changed the space)
+    /// is read back and adopted, and the change is judged again from it. What could not be
+    /// stored comes back with the error.
+    ///
+    /// With `verify`, a change that would change nothing here is checked against the stored
+    /// row first: another replica may have moved the space, and "unchanged" must be true of the
+    /// database, not of this replica's memory.
+    fn store(&mut self, pending: Vec<Observe>, verify: bool) -> impl ActorFuture<Self, Output = Stored> + use<> {
         let mut queue: Vec<Observe> = self.held.drain(..).collect();
         self.metrics.changes_held.sub(queue.len() as i64);
         queue.extend(pending);
         let db = self.db.clone();
+        let notice = self.notice.clone();
         let start = (*self.view).clone();
         async move {
-            let mut stored: Vec<(SlotView, bool)> = Vec::new();
+            let mut out = Stored { views: Vec::new(), adopted: None, left: Vec::new(), error: None, last: None };
             let mut view = start;
             let mut conn = match db.conn().await {
                 Ok(c) => c,
-                Err(e) => return (stored, queue, Some(e)),
+                Err(e) => {
+                    out.left = queue;
+                    out.error = Some(SlotError::Db(e));
+                    return out;
+                }
             };
             let mut rest = queue.into_iter();
-            while let Some(o) = rest.next() {
-                if o.state == view.state {
+            let mut moves = 0;
+            let mut verified = !verify;
+            let mut next = rest.next();
+            while let Some(mut o) = next.take() {
+                if o.state == view.state || overruled(&o, &view) {
+                    if !verified {
+                        verified = true;
+                        match slots::load_one(&mut conn, view.id).await {
+                            Ok(Some((row, session))) if row.version != view.version => {
+                                match view_from_row(row, session.map(|s| (s.id, s.started_at))) {
+                                    Ok(fresh) => {
+                                        view = fresh;
+                                        out.adopted = Some(view.clone());
+                                        next = Some(o);
+                                        continue;
+                                    }
+                                    Err(e) => tracing::error!(slot = view.id, error = %e, "stored row unreadable"),
+                                }
+                            }
+                            Ok(_) => {}
+                            Err(e) => {
+                                out.left = std::iter::once(o).chain(rest).collect();
+                                out.error = Some(SlotError::Db(e));
+                                return out;
+                            }
+                        }
+                    }
+                    next = rest.next();
                     continue;
+                }
+                if o.at < view.since {
+                    if o.reported_time {
+                        out.left = std::iter::once(o.clone()).chain(rest).collect();
+                        out.error = Some(SlotError::Stale { at: o.at, since: view.since });
+                        return out;
+                    }
+                    o.at = view.since;
                 }
                 let change = Change {
                     slot_id: view.id,
@@ -182,10 +255,13 @@ impl SlotActor {
                     capture_id: o.capture_id,
                     actor: o.actor.clone(),
                     reason: o.reason.clone(),
-                    open_session: view.session_id.zip(view.session_started_at),
+                    version: view.version,
+                    fence: o.fence.clone(),
+                    notice: notice.clone(),
                 };
-                match slots::record_change(&mut conn, change).await {
-                    Ok(open) => {
+                let recorded = slots::record_change(&mut conn, change).await;
+                let failed = match recorded {
+                    Ok(Recorded::Stored { version, open }) => {
                         let moved = view.session_id != open.map(|(id, _)| id);
                         view = SlotView {
                             state: o.state,
@@ -195,31 +271,87 @@ impl SlotActor {
                             session_id: open.map(|(id, _)| id),
                             session_started_at: open.map(|(_, t)| t),
                             held: None,
+                            version,
                             ..view
                         };
-                        stored.push((view.clone(), moved));
+                        out.views.push((view.clone(), moved));
+                        next = rest.next();
+                        continue;
                     }
-                    Err(e) => {
-                        let mut left = vec![o];
-                        left.extend(rest);
-                        return (stored, left, Some(e));
+                    Ok(Recorded::Moved) if moves < MOVED_RETRIES => {
+                        moves += 1;
+                        match slots::load_one(&mut conn, view.id).await {
+                            Ok(Some((row, session))) => match view_from_row(row, session.map(|s| (s.id, s.started_at))) {
+                                Ok(fresh) => {
+                                    view = fresh;
+                                    out.adopted = Some(view.clone());
+                                    next = Some(o);
+                                    continue;
+                                }
+                                Err(e) => SlotError::Corrupt(e.to_string()),
+                            },
+                            Ok(None) => SlotError::Gone,
+                            Err(e) => SlotError::Db(e),
+                        }
                     }
-                }
+                    Ok(Recorded::Moved) => SlotError::Busy,
+                    Ok(Recorded::Fenced) => SlotError::Fenced,
+                    Err(e) => SlotError::Db(e),
+                };
+                out.left = std::iter::once(o).chain(rest).collect();
+                out.error = Some(failed);
+                return out;
             }
-            (stored, Vec::new(), None)
+            out
         }
         .into_actor(self)
-        .map(|(stored, left, error), act, _| {
+        .map(|mut out, act, _| {
             let mut last = None;
-            for (view, moved) in stored {
+            if let Some(adopted) = out.adopted.take() {
+                if out.views.is_empty() || out.views[0].0.version <= adopted.version {
+                    tracing::info!(slot = adopted.id, state = %adopted.state, "space changed on another replica; adopted");
+                    let moved = act.view.session_id != adopted.session_id;
+                    last = Some(act.publish(adopted, moved));
+                }
+            }
+            for (view, moved) in out.views.clone() {
                 let source = view.source.map_or("", |s| s.as_str());
                 act.metrics.slot_changes.with_label_values(&[source, view.state.as_str()]).inc();
                 tracing::info!(slot = view.id, camera = %view.camera_id, state = %view.state, source, "space changed");
                 last = Some(act.publish(view, moved));
             }
-            (last, left, error)
+            if matches!(out.error, Some(SlotError::Fenced)) {
+                act.metrics.fenced_writes.inc();
+            }
+            out.last = last;
+            out
         })
     }
+}
+
+/// How many times one change is judged again after the row moved under it.
+const MOVED_RETRIES: u32 = 3;
+
+/// What `store` did: the views it stored (and whether each moved a stay), the newest one it
+/// adopted, what is left unstored and why.
+struct Stored {
+    views: Vec<(SlotView, bool)>,
+    adopted: Option<SlotView>,
+    left: Vec<Observe>,
+    error: Option<SlotError>,
+    last: Option<Arc<SlotView>>,
+}
+
+impl Stored {
+    fn views_empty(&self) -> bool {
+        self.views.is_empty()
+    }
+}
+
+/// The models judged a frame taken before a person corrected the space: it does not undo the
+/// correction.
+fn overruled(o: &Observe, view: &SlotView) -> bool {
+    o.source == Source::Detector && view.source == Some(Source::Manual) && o.at < view.since
 }
 
 /// The Lot puts a new actor's first view on the board itself, before the actor runs, so that a
@@ -235,18 +367,15 @@ impl Handler<Observe> for SlotActor {
         let current = self.view.clone();
         let unchanged = |view| AtomicResponse::new(Box::pin(fut::ready(Ok(Observed { view, changed: false }))));
         let (state, since) = self.latest();
-        if msg.state == state {
-            return unchanged(current);
-        }
-        if msg.source == Source::Detector && current.source == Some(Source::Manual) && msg.at < current.since {
-            // The models judged a frame taken before a person corrected the space: it does not
-            // undo the correction.
+        // While changes wait for the database, it cannot be asked: judged on what is held.
+        if !self.held.is_empty() && (msg.state == state || overruled(&msg, &current)) {
             return unchanged(current);
         }
         // Never ahead of this clock: a state dated in the future would make every later change
         // look older than it and be refused until the clock caught up.
+        let same = msg.state == state || overruled(&msg, &current);
         let mut at = to_db_precision(msg.at.min(Utc::now()));
-        if at < since {
+        if at < since && !same {
             if msg.reported_time {
                 return AtomicResponse::new(Box::pin(fut::ready(Err(SlotError::Stale { at, since }))));
             }
@@ -254,36 +383,32 @@ impl Handler<Observe> for SlotActor {
         }
         msg.at = at;
         // The camera's changes wait for the database; a person or a sensor is told it is out.
-        let may_wait = matches!(msg.source, Source::Detector | Source::Camera);
-        if may_wait && !self.held.is_empty() {
+        if msg.source.may_wait() && !self.held.is_empty() {
             self.hold([msg], ctx);
             return unchanged(current);
         }
         // Atomic: no other message is handled until this change is stored and published, so
         // changes to one space are applied strictly one after another.
-        AtomicResponse::new(Box::pin(self.store(vec![msg]).map(move |(last, left, error), act, ctx| {
-            match error {
-                None => Ok(Observed { changed: last.is_some(), view: last.unwrap_or_else(|| act.view.clone()) }),
-                Some(e)
-                    if e.is_outage() && left.iter().all(|o| matches!(o.source, Source::Detector | Source::Camera)) =>
-                {
-                    act.hold(left, ctx);
+        AtomicResponse::new(Box::pin(self.store(vec![msg], true).map(move |out, act, ctx| {
+            match out.error {
+                None => Ok(Observed { changed: !out.views_empty(), view: out.last.unwrap_or_else(|| act.view.clone()) }),
+                Some(e) if e.is_outage() && out.left.iter().all(|o| o.source.may_wait()) => {
+                    act.hold(out.left, ctx);
                     Ok(Observed { view: act.view.clone(), changed: false })
                 }
                 Some(e) => {
                     // The first of `left` failed. Out of the database: a person's change is
                     // refused (503) and what the camera saw still waits. Refused by it: that
                     // change is dropped (tried again it would fail again), the camera's others wait.
-                    let mut left = left.into_iter();
+                    let mut left = out.left.into_iter();
                     if !e.is_outage() {
                         left.next();
                     }
-                    let waiting: Vec<Observe> =
-                        left.filter(|o| matches!(o.source, Source::Detector | Source::Camera)).collect();
+                    let waiting: Vec<Observe> = left.filter(|o| o.source.may_wait()).collect();
                     if !waiting.is_empty() {
                         act.hold(waiting, ctx);
                     }
-                    Err(SlotError::Db(e))
+                    Err(e)
                 }
             }
         })))
@@ -299,20 +424,20 @@ impl Handler<Flush> for SlotActor {
             self.retries = 0;
             return AtomicResponse::new(Box::pin(fut::ready(())));
         }
-        AtomicResponse::new(Box::pin(self.store(Vec::new()).map(|(_, left, error), act, ctx| match error {
+        AtomicResponse::new(Box::pin(self.store(Vec::new(), false).map(|out, act, ctx| match out.error {
             None => {
                 tracing::info!(slot = act.view.id, "database back: the held changes are stored");
                 act.retries = 0;
             }
             Some(e) if e.is_outage() => {
                 tracing::debug!(slot = act.view.id, error = %e, "held changes still wait for the database");
-                act.hold(left, ctx);
+                act.hold(out.left, ctx);
             }
             Some(e) => {
                 // Refused, not out: that change would fail for ever; the ones after it go on.
-                let mut left = left.into_iter();
+                let mut left = out.left.into_iter();
                 let refused = left.next();
-                tracing::error!(slot = act.view.id, error = %e, ?refused, "a held change was refused by the database; dropped");
+                tracing::error!(slot = act.view.id, error = %e, ?refused, "a held change was refused; dropped");
                 let rest: Vec<Observe> = left.collect();
                 if rest.is_empty() {
                     act.retries = 0;
@@ -332,12 +457,34 @@ impl Handler<Drain> for SlotActor {
         if self.held.is_empty() {
             return AtomicResponse::new(Box::pin(fut::ready(0)));
         }
-        AtomicResponse::new(Box::pin(self.store(Vec::new()).map(|(_, left, _), act, _| {
-            act.metrics.changes_held.add(left.len() as i64);
-            let n = left.len();
-            act.held.extend(left);
+        AtomicResponse::new(Box::pin(self.store(Vec::new(), false).map(|out, act, _| {
+            act.metrics.changes_held.add(out.left.len() as i64);
+            let n = out.left.len();
+            act.held.extend(out.left);
             n
         })))
+    }
+}
+
+/// Another replica stored a change (or a periodic re-read found one): the space takes the
+/// stored row if it is newer than what this actor has.
+#[derive(Debug, Message)]
+#[rtype(result = "()")]
+pub struct Adopt(pub SlotView);
+
+impl Handler<Adopt> for SlotActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: Adopt, _: &mut Context<Self>) {
+        if msg.0.version <= self.view.version {
+            return;
+        }
+        let moved = self.view.session_id != msg.0.session_id;
+        self.publish(msg.0, moved);
+        if !self.held.is_empty() {
+            let held = self.held.back().map(|h| h.state);
+            self.board.put(Arc::new(SlotView { held, ..(*self.view).clone() }));
+        }
     }
 }
 
@@ -361,8 +508,9 @@ impl Handler<Reshape> for SlotActor {
             }
             .into_actor(self)
             .map(move |result, act, _| {
-                result?;
+                let row = result?;
                 let mut view = (*act.view).clone();
+                view.version = view.version.max(row.version);
                 if let Some(l) = msg.label {
                     view.label = l;
                 }

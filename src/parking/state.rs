@@ -73,6 +73,12 @@ impl FromStr for Source {
 }
 
 impl Source {
+    /// What the camera saw waits for the database while it is out; a person or a sensor is
+    /// told it is out instead.
+    pub fn may_wait(self) -> bool {
+        matches!(self, Source::Detector | Source::Camera)
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Source::Manual => "manual",
@@ -106,6 +112,10 @@ pub struct SlotView {
     /// (with its own time) when the database returns. `state` is the last one stored.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub held: Option<SlotState>,
+    /// The row's version: a change is stored only from the version it was decided on, and a
+    /// replica adopts a newer one it hears of.
+    #[serde(skip)]
+    pub version: i64,
 }
 
 /// Postgres keeps microseconds; times are cut to that before they are stored, so what the API
