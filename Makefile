@@ -1,5 +1,5 @@
 # The two commands of a fresh machine: `make run` and `make test`.
-.PHONY: run test setup models build bench bench-api bench-ws bench-mjpeg bench-cameras bench-capacity bench-detect soak eval eval-replay clean-data
+.PHONY: run test setup models build bench bench-api bench-ws bench-cluster bench-mjpeg bench-cameras bench-capacity bench-detect soak eval eval-replay clean-data
 
 CARGO ?= cargo
 # Where local state (the private PostgreSQL, kept images) lives for `make run`.
@@ -39,13 +39,18 @@ test: setup models
 	bash scripts/api-conformance.sh
 	$(CARGO) test --locked --lib --bins --tests
 
-bench: bench-api bench-ws bench-mjpeg bench-cameras bench-capacity bench-detect
+bench: bench-api bench-ws bench-mjpeg bench-cameras bench-capacity bench-detect bench-cluster
 
 bench-api: build
 	$(CARGO) bench --locked --bench api_load
 
 bench-ws: build
 	$(CARGO) bench --locked --bench ws_fanout
+
+# Three replicas on one PostgreSQL: failover time, and one change to 3 x 3,000 dashboards spread
+# over them against the same dashboards on one replica.
+bench-cluster: build
+	$(CARGO) bench --locked --bench cluster
 
 clean-data:
 	rm -rf $(DATA_DIR)

@@ -6,6 +6,7 @@ pub mod lot;
 pub mod metrics;
 pub mod s3;
 pub mod sim;
+pub mod wsclient;
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
