@@ -307,18 +307,28 @@ impl SlotActor {
         .into_actor(self)
         .map(|mut out, act, _| {
             let mut last = None;
+            // In the order they were stored: an adopted row may come between the actor's own.
+            let mut published: Vec<(SlotView, Option<bool>)> =
+                out.views.iter().map(|(v, moved)| (v.clone(), Some(*moved))).collect();
             if let Some(adopted) = out.adopted.take() {
-                if out.views.is_empty() || out.views[0].0.version <= adopted.version {
-                    tracing::info!(slot = adopted.id, state = %adopted.state, "space changed on another replica; adopted");
-                    let moved = act.view.session_id != adopted.session_id;
-                    last = Some(act.publish(adopted, moved));
-                }
+                published.push((adopted, None));
             }
-            for (view, moved) in out.views.clone() {
-                let source = view.source.map_or("", |s| s.as_str());
-                act.metrics.slot_changes.with_label_values(&[source, view.state.as_str()]).inc();
-                tracing::info!(slot = view.id, camera = %view.camera_id, state = %view.state, source, "space changed");
-                last = Some(act.publish(view, moved));
+            published.sort_by_key(|(v, _)| v.version);
+            for (view, stored) in published {
+                match stored {
+                    Some(moved) => {
+                        let source = view.source.map_or("", |s| s.as_str());
+                        act.metrics.slot_changes.with_label_values(&[source, view.state.as_str()]).inc();
+                        tracing::info!(slot = view.id, camera = %view.camera_id, state = %view.state, source, "space changed");
+                        last = Some(act.publish(view, moved));
+                    }
+                    None if view.version > act.view.version => {
+                        tracing::info!(slot = view.id, state = %view.state, "space changed on another replica; adopted");
+                        let moved = act.view.session_id != view.session_id;
+                        last = Some(act.publish(view, moved));
+                    }
+                    None => {}
+                }
             }
             if matches!(out.error, Some(SlotError::Fenced)) {
                 act.metrics.fenced_writes.inc();
@@ -371,9 +381,9 @@ impl Handler<Observe> for SlotActor {
         if !self.held.is_empty() && (msg.state == state || overruled(&msg, &current)) {
             return unchanged(current);
         }
+        let same = msg.state == state || overruled(&msg, &current);
         // Never ahead of this clock: a state dated in the future would make every later change
         // look older than it and be refused until the clock caught up.
-        let same = msg.state == state || overruled(&msg, &current);
         let mut at = to_db_precision(msg.at.min(Utc::now()));
         if at < since && !same {
             if msg.reported_time {
@@ -466,8 +476,8 @@ impl Handler<Drain> for SlotActor {
     }
 }
 
-/// Another replica stored a change (or a periodic re-read found one): the space takes the
-/// stored row if it is newer than what this actor has.
+/// Another replica stored a change (or the listener re-read every space after it reconnected):
+/// the space takes the stored row if it is newer than what this actor has.
 #[derive(Debug, Message)]
 #[rtype(result = "()")]
 pub struct Adopt(pub SlotView);
