@@ -70,8 +70,10 @@ async fn owners(http: &reqwest::Client, s: &Server, cameras: usize) -> Option<Ve
     (out.len() == cameras).then_some(out)
 }
 
-async fn analysed_at(http: &reqwest::Client, s: &Server, camera: &str) -> f64 {
-    metric(http, s, "smartpark_analysis_last_timestamp_seconds")
+/// When `camera` was last analysed on `s` (0 when it was not); a fresh client each time, since
+/// replicas are killed and started again on the same ports.
+async fn analysed_at(s: &Server, camera: &str) -> f64 {
+    metric(&common::client(), s, "smartpark_analysis_last_timestamp_seconds")
         .await
         .into_iter()
         .filter(|(l, _)| l.contains(&format!("camera=\"{camera}\"")))
@@ -80,8 +82,11 @@ async fn analysed_at(http: &reqwest::Client, s: &Server, camera: &str) -> f64 {
 }
 
 /// One owner taken away (`kill` or stop) → seconds until the new owner's first analysis.
-async fn take_owner_away(http: &reqwest::Client, replicas: &mut [Server], cameras: usize, kill: bool) -> f64 {
-    let owned = eventually(Duration::from_secs(60), "every camera owned", || owners(http, &replicas[0], cameras)).await;
+async fn take_owner_away(replicas: &mut [Server], cameras: usize, kill: bool) -> f64 {
+    let owned = eventually(Duration::from_secs(60), "every camera owned", || async {
+        owners(&common::client(), &replicas[0], cameras).await
+    })
+    .await;
     // A camera not owned by the first replica, which answers the questions.
     let (camera, node) = owned.into_iter().find(|(_, n)| n != "r1").expect("a camera on r2 or r3");
     let victim: usize = node[1..].parse::<usize>().unwrap() - 1;
@@ -94,7 +99,7 @@ async fn take_owner_away(http: &reqwest::Client, replicas: &mut [Server], camera
     }
     eventually(Duration::from_secs(60), "the new owner's first analysis", || async {
         for s in replicas.iter().filter(|s| s.pid().is_some()) {
-            if analysed_at(http, s, &camera).await > at {
+            if analysed_at(s, &camera).await > at {
                 return Some(());
             }
         }
@@ -130,8 +135,8 @@ async fn failover(url: &str, failovers: usize) -> serde_json::Value {
     let mut killed = Vec::new();
     let mut stopped = Vec::new();
     for _ in 0..failovers {
-        killed.push(take_owner_away(&http, &mut replicas, cameras, true).await);
-        stopped.push(take_owner_away(&http, &mut replicas, cameras, false).await);
+        killed.push(take_owner_away(&mut replicas, cameras, true).await);
+        stopped.push(take_owner_away(&mut replicas, cameras, false).await);
     }
     killed.sort_by(f64::total_cmp);
     stopped.sort_by(f64::total_cmp);
@@ -192,6 +197,10 @@ async fn fan_out(replicas: &[Server], per: &[usize], slot: i64, rounds: usize) -
     for _ in 0..clients {
         ready_rx.recv().await.expect("client ready");
     }
+    // Every phase starts from a free space, so each round is a change.
+    common::set_state(&http, &replicas[0], slot, "free").await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    while got_rx.try_recv().is_ok() {}
     let mut all = Vec::new();
     for r in 0..rounds {
         let state = if r % 2 == 0 { "occupied" } else { "free" };
@@ -218,6 +227,9 @@ async fn fan_out_both(url: &str, per_replica: usize, rounds: usize) -> serde_jso
     let total = per_replica * 3;
     let (one, one_expected) = fan_out(&replicas, &[total, 0, 0], slot, rounds).await;
     let (three, three_expected) = fan_out(&replicas, &[per_replica; 3], slot, rounds).await;
+    // The failover's replicas deal only their own cameras.
+    let (st, _) = call(http.delete(replicas[0].url("/api/cameras/fan"))).await;
+    assert_eq!(st, 204);
     let p99 = |v: &[f64], expected: usize| if v.len() == expected { pct(v, 0.99) } else { f64::INFINITY };
     println!(
         "one replica: {} of {one_expected} deliveries, p50 {:.1} ms, p99 {:.1} ms",
