@@ -17,9 +17,10 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 use tokio::sync::{mpsc, Semaphore};
 
+use common::lot::{pklot_camera, ufpr05_spaces};
 use common::metrics::metric;
 use common::sim::{pklot, SimCamera};
-use common::wsclient::{client, pct, raise_fd_limit};
+use common::wsclient::{client, pct, raise_fd_limit, round};
 use common::{call, env_or, eventually, Server};
 use smartpark::storage::embedded_pg::EmbeddedPostgres;
 
@@ -115,22 +116,10 @@ async fn failover(url: &str, failovers: usize) -> serde_json::Value {
     let sim = SimCamera::start_frames(&pklot("day-2013-02-24"), 0, 1.0);
     let mut replicas: Vec<Server> = ["r1", "r2", "r3"].iter().map(|n| replica(n, url, true)).collect();
     let http = common::client();
-    let xml = std::fs::read(pklot("annotated/sequence0/bounding_boxes/2013-02-24_10_05_04.xml")).unwrap();
+    let xml = ufpr05_spaces();
     let cameras = 3;
     for i in 0..cameras {
-        let id = format!("cam{i}");
-        let (st, body) = call(http.post(replicas[0].url("/api/cameras")).json(&json!({
-            "id": id, "name": id, "source": {"kind": "mjpeg", "url": sim.url(&format!("/stream?camera={i}"))}
-        })))
-        .await;
-        assert_eq!(st, 201, "{body}");
-        let (st, _) = call(
-            http.post(replicas[0].url(&format!("/api/cameras/{id}/import-pklot")))
-                .header("content-type", "application/xml")
-                .body(xml.clone()),
-        )
-        .await;
-        assert_eq!(st, 200);
+        pklot_camera(&http, &replicas[0], &format!("cam{i}"), &sim.url(&format!("/stream?camera={i}")), &xml).await;
     }
     let mut killed = Vec::new();
     let mut stopped = Vec::new();
@@ -153,30 +142,6 @@ async fn failover(url: &str, failovers: usize) -> serde_json::Value {
         "killed_vs_bound": (pct(&killed, 0.5) / bound * 100.0).round() / 100.0,
         "killed_vs_stopped": (pct(&killed, 0.5) / pct(&stopped, 0.5) * 100.0).round() / 100.0,
     })
-}
-
-/// Flips `slot` on `on` and collects the deliveries of `expect` clients.
-async fn round(
-    http: &reqwest::Client,
-    on: &Server,
-    slot: i64,
-    state: &str,
-    expect: usize,
-    got: &mut mpsc::UnboundedReceiver<(u32, Instant)>,
-) -> Vec<f64> {
-    let want = u32::from(state == "occupied");
-    let t0 = Instant::now();
-    common::set_state(http, on, slot, state).await;
-    let mut latencies = Vec::with_capacity(expect);
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    while latencies.len() < expect {
-        match tokio::time::timeout_at(deadline, got.recv()).await {
-            Ok(Some((r, at))) if r == want => latencies.push(at.duration_since(t0).as_secs_f64() * 1000.0),
-            Ok(Some(_)) => {}
-            _ => break,
-        }
-    }
-    latencies
 }
 
 /// `per[i]` dashboards on replica i, then `rounds` changes made on replica 0: every delivery.
@@ -204,7 +169,7 @@ async fn fan_out(replicas: &[Server], per: &[usize], slot: i64, rounds: usize) -
     let mut all = Vec::new();
     for r in 0..rounds {
         let state = if r % 2 == 0 { "occupied" } else { "free" };
-        let got = round(&http, &replicas[0], slot, state, clients, &mut got_rx).await;
+        let got = round(&http, &replicas[0], slot, state, clients, &mut got_rx, Duration::from_secs(30)).await;
         all.extend(got);
     }
     for t in tasks {

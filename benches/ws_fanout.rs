@@ -13,35 +13,10 @@ use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, Semaphore};
 
 use common::cpu_seconds;
-use common::wsclient::{client, pct, raise_fd_limit};
+use common::wsclient::{client, pct, raise_fd_limit, round};
 
-struct Round {
-    latencies_ms: Vec<f64>,
-}
-
-/// Flips the slot and waits until `expect` clients have seen it (or 20 s pass).
-async fn round(
-    http: &reqwest::Client,
-    server: &common::Server,
-    slot: i64,
-    state: &str,
-    expect: usize,
-    got: &mut mpsc::UnboundedReceiver<(u32, Instant)>,
-) -> Round {
-    let want = u32::from(state == "occupied");
-    let t0 = Instant::now();
-    common::set_state(http, server, slot, state).await;
-    let mut latencies_ms = Vec::with_capacity(expect);
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-    while latencies_ms.len() < expect {
-        match tokio::time::timeout_at(deadline, got.recv()).await {
-            Ok(Some((r, at))) if r == want => latencies_ms.push(at.duration_since(t0).as_secs_f64() * 1000.0),
-            Ok(Some(_)) => {}
-            _ => break,
-        }
-    }
-    Round { latencies_ms }
-}
+/// How long a round waits for every client.
+const ROUND_DEADLINE: Duration = Duration::from_secs(20);
 
 fn main() {
     raise_fd_limit();
@@ -69,7 +44,7 @@ fn main() {
         let mut reference = Vec::new();
         for r in 0..rounds * 2 {
             let state = if r % 2 == 0 { "occupied" } else { "free" };
-            reference.extend(round(&http, &server, slot, state, 1, &mut got_rx).await.latencies_ms);
+            reference.extend(round(&http, &server, slot, state, 1, &mut got_rx, ROUND_DEADLINE).await);
         }
         solo.abort();
         reference.sort_by(f64::total_cmp);
@@ -92,7 +67,7 @@ fn main() {
         let own_cpu = cpu_seconds(std::process::id());
         for r in 0..rounds {
             let state = if r % 2 == 0 { "occupied" } else { "free" };
-            let mut got = round(&http, &server, slot, state, clients, &mut got_rx).await.latencies_ms;
+            let mut got = round(&http, &server, slot, state, clients, &mut got_rx, ROUND_DEADLINE).await;
             delivered += got.len();
             got.sort_by(f64::total_cmp);
             println!(

@@ -13,6 +13,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
+use common::lot::{pklot_camera, ufpr05_spaces};
 use common::s3::S3Server;
 use common::sim::{pklot, SimCamera};
 use common::{call, client, eventually, Server, ADMIN_TOKEN};
@@ -83,23 +84,10 @@ impl Lot {
         let replicas = vec![first, t2.join().unwrap(), t3.join().unwrap()];
         let lot = Lot { _pg_dir: pg_dir, pg, s3, sim, replicas };
         let http = client();
-        let xml = std::fs::read(pklot("annotated/sequence0/bounding_boxes/2013-02-24_10_05_04.xml")).unwrap();
+        let xml = ufpr05_spaces();
         for i in 0..CAMERAS {
-            let id = format!("cam{i}");
-            let s = &lot.replicas[i % 3];
-            let (st, body) = call(http.post(s.url("/api/cameras")).json(&json!({
-                "id": id, "name": id,
-                "source": {"kind": "mjpeg", "url": lot.sim.url(&format!("/stream?camera={i}"))}
-            })))
-            .await;
-            assert_eq!(st, 201, "{body}");
-            let (st, body) = call(
-                http.post(s.url(&format!("/api/cameras/{id}/import-pklot")))
-                    .header("content-type", "application/xml")
-                    .body(xml.clone()),
-            )
-            .await;
-            assert_eq!(st, 200, "{body}");
+            let url = lot.sim.url(&format!("/stream?camera={i}"));
+            pklot_camera(&http, &lot.replicas[i % 3], &format!("cam{i}"), &url, &xml).await;
         }
         lot
     }

@@ -140,23 +140,16 @@ pub async fn ask_to_leave(conn: &mut Conn, node: &str) -> Result<bool, DbError> 
     Ok(n > 0)
 }
 
+/// A lease row as `LeaseRow` reads it, with whether it is live now.
+const LEASE_ROW: &str = "SELECT name, holder, epoch, (holder IS NOT NULL AND expires_at > now()) AS live, status FROM leases";
+
 pub async fn leases(conn: &mut Conn) -> Result<Vec<LeaseRow>, DbError> {
-    Ok(diesel::sql_query(
-        "SELECT name, holder, epoch, (holder IS NOT NULL AND expires_at > now()) AS live, status
-         FROM leases ORDER BY name",
-    )
-    .load(conn)
-    .await?)
+    Ok(diesel::sql_query(format!("{LEASE_ROW} ORDER BY name")).load(conn).await?)
 }
 
 pub async fn lease(conn: &mut Conn, name: &str) -> Result<Option<LeaseRow>, DbError> {
-    let rows: Vec<LeaseRow> = diesel::sql_query(
-        "SELECT name, holder, epoch, (holder IS NOT NULL AND expires_at > now()) AS live, status
-         FROM leases WHERE name = $1",
-    )
-    .bind::<Text, _>(name)
-    .load(conn)
-    .await?;
+    let rows: Vec<LeaseRow> =
+        diesel::sql_query(format!("{LEASE_ROW} WHERE name = $1")).bind::<Text, _>(name).load(conn).await?;
     Ok(rows.into_iter().next())
 }
 

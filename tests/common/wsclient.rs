@@ -103,6 +103,32 @@ pub fn raise_fd_limit() {
     }
 }
 
+/// Flips `slot` to `state` on `server` and collects, in milliseconds from just before the `PUT`,
+/// the deliveries of up to `expect` clients that arrive within `deadline`.
+pub async fn round(
+    http: &reqwest::Client,
+    server: &super::Server,
+    slot: i64,
+    state: &str,
+    expect: usize,
+    got: &mut mpsc::UnboundedReceiver<(u32, Instant)>,
+    deadline: std::time::Duration,
+) -> Vec<f64> {
+    let want = u32::from(state == "occupied");
+    let t0 = Instant::now();
+    super::set_state(http, server, slot, state).await;
+    let mut latencies_ms = Vec::with_capacity(expect);
+    let until = tokio::time::Instant::now() + deadline;
+    while latencies_ms.len() < expect {
+        match tokio::time::timeout_at(until, got.recv()).await {
+            Ok(Some((r, at))) if r == want => latencies_ms.push(at.duration_since(t0).as_secs_f64() * 1000.0),
+            Ok(Some(_)) => {}
+            _ => break,
+        }
+    }
+    latencies_ms
+}
+
 pub fn pct(sorted: &[f64], p: f64) -> f64 {
     if sorted.is_empty() {
         return f64::NAN;
