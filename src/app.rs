@@ -10,9 +10,9 @@ use futures_util::FutureExt;
 
 use crate::api::{self, AppState};
 use crate::auth::Auth;
+use crate::camera::source::CameraSource;
 use crate::cluster::listener::Listener;
 use crate::cluster::{default_url, Cluster};
-use crate::camera::source::CameraSource;
 use crate::config::{CameraDecl, Config};
 use crate::live::ws::WsSettings;
 use crate::metrics::Metrics;
@@ -73,7 +73,8 @@ pub async fn run(
     db.ping().await?;
     let metrics = Metrics::new();
     let node = config.cluster.node_name();
-    let cluster = Cluster::new(node.clone(), Duration::from_secs_f64(config.cluster.lease_ttl_s), db.clone(), metrics.clone());
+    let cluster =
+        Cluster::new(node.clone(), Duration::from_secs_f64(config.cluster.lease_ttl_s), db.clone(), metrics.clone());
     let first_admin = crate::auth::setup::first_admin(&db, &config.auth).await?;
     crate::auth::setup::declare_tokens(&db, &config.auth).await?;
     crate::auth::setup::sweep_sessions(db.clone(), &config.auth, cluster.clone());

@@ -127,8 +127,8 @@ impl Metrics {
         .expect("static metric definition");
         let leases_lost = IntCounter::new("leases_lost_total", "Leases this replica held and found taken over")
             .expect("static metric definition");
-        let cameras_owned =
-            IntGauge::new("cameras_owned", "Cameras this replica owns (captures and analyses)").expect("static metric definition");
+        let cameras_owned = IntGauge::new("cameras_owned", "Cameras this replica owns (captures and analyses)")
+            .expect("static metric definition");
         let notices = IntCounter::new("cluster_notices_total", "Notifications from other replicas applied")
             .expect("static metric definition");
         for c in [

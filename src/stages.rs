@@ -92,8 +92,20 @@ impl Stages {
         let sightings = Sightings::default();
         let watch = start_detection(config, &cameras, cluster, &lot, &archive, &sightings, metrics)?;
         let local_store = matches!(config.storage.kind, StoreKind::Local);
-        let keeper = Keeper::new(cluster.clone(), cameras.clone(), feed.clone(), db.clone(), metrics.clone(), local_store);
-        Ok(Stages { cluster: cluster.clone(), keeper, feed, broadcaster, lot, images, archive, cameras, sightings, watch })
+        let keeper =
+            Keeper::new(cluster.clone(), cameras.clone(), feed.clone(), db.clone(), metrics.clone(), local_store);
+        Ok(Stages {
+            cluster: cluster.clone(),
+            keeper,
+            feed,
+            broadcaster,
+            lot,
+            images,
+            archive,
+            cameras,
+            sightings,
+            watch,
+        })
     }
 
     /// Stops the stages in reverse, within `deadline` in all.

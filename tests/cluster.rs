@@ -30,17 +30,19 @@ const TTL_S: f64 = 3.0;
 const DETECT_INTERVAL_S: f64 = 1.0;
 const CAMERAS: usize = 4;
 
+/// Fields drop in order: the replicas and the database before the database's directory.
 struct Lot {
-    _pg_dir: tempfile::TempDir,
+    replicas: Vec<Server>,
     pg: EmbeddedPostgres,
+    _pg_dir: tempfile::TempDir,
     s3: S3Server,
     sim: SimCamera,
-    replicas: Vec<Server>,
 }
 
 fn replica(node: &str, url: &str, s3: &str) -> Server {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
-    let (yolo, classifier) = (root.join("models/yolov5n.torchscript"), root.join("models/space-classifier.torchscript"));
+    let (yolo, classifier) =
+        (root.join("models/yolov5n.torchscript"), root.join("models/space-classifier.torchscript"));
     for m in [&yolo, &classifier] {
         assert!(m.is_file(), "{} is missing: run `make models`", m.display());
     }
@@ -224,9 +226,7 @@ async fn stored(db: &Db) -> HashMap<i64, (String, String)> {
     }
     let mut conn = db.conn().await.unwrap();
     let rows: Vec<Row> = diesel::sql_query("SELECT id, state, since FROM slots").load(&mut conn).await.unwrap();
-    rows.into_iter()
-        .map(|r| (r.id, (r.state, r.since.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true))))
-        .collect()
+    rows.into_iter().map(|r| (r.id, (r.state, r.since.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)))).collect()
 }
 
 /// Frees an occupied space straight in the database, as another replica would whose notice was
@@ -284,9 +284,7 @@ async fn dashboards_agree(db: &Db, dashboards: &[Dashboard]) {
                 let seen = d.spaces();
                 let wrong = truth
                     .iter()
-                    .filter(|(id, (state, since))| {
-                        seen.get(id).is_none_or(|(s, t)| s != state || !chrono_eq(t, since))
-                    })
+                    .filter(|(id, (state, since))| seen.get(id).is_none_or(|(s, t)| s != state || !chrono_eq(t, since)))
                     .count();
                 (i, wrong)
             })
@@ -332,15 +330,17 @@ async fn stays_are_whole(db: &Db) -> usize {
         ended_at: Option<DateTime<Utc>>,
     }
     let mut conn = db.conn().await.unwrap();
-    let events: Vec<Event> = diesel::sql_query("SELECT slot_id, at, from_state, to_state FROM slot_events ORDER BY slot_id, id")
-        .load(&mut conn)
-        .await
-        .unwrap();
-    let stays: Vec<Stay> =
-        diesel::sql_query("SELECT slot_id, started_at, ended_at FROM parking_sessions ORDER BY slot_id, started_at, id")
+    let events: Vec<Event> =
+        diesel::sql_query("SELECT slot_id, at, from_state, to_state FROM slot_events ORDER BY slot_id, id")
             .load(&mut conn)
             .await
             .unwrap();
+    let stays: Vec<Stay> = diesel::sql_query(
+        "SELECT slot_id, started_at, ended_at FROM parking_sessions ORDER BY slot_id, started_at, id",
+    )
+    .load(&mut conn)
+    .await
+    .unwrap();
     let mut implied: Vec<Stay> = Vec::new();
     let mut state: HashMap<i64, String> = HashMap::new();
     let mut open: HashMap<i64, usize> = HashMap::new();
@@ -446,11 +446,13 @@ async fn three_replicas_share_fail_over_fence_and_roll() {
     // A replica that missed a change (its notice lost) still answers the stored truth: the
     // space is moved behind every replica's back, then changed through them.
     poke_free(&db, target).await;
-    let (st, body) = call(http.put(lot.replicas[1].url(&format!("/api/slots/{target}"))).json(&json!({"state": "occupied"}))).await;
+    let (st, body) =
+        call(http.put(lot.replicas[1].url(&format!("/api/slots/{target}"))).json(&json!({"state": "occupied"}))).await;
     assert_eq!(st, 200, "{body}");
     assert_eq!(stored(&db).await[&target].0, "occupied", "a stale 'unchanged' left the space free: {body}");
     let poked_since = poke_free(&db, target).await;
-    let (st, body) = call(http.put(lot.replicas[2].url(&format!("/api/slots/{target}"))).json(&json!({"state": "free"}))).await;
+    let (st, body) =
+        call(http.put(lot.replicas[2].url(&format!("/api/slots/{target}"))).json(&json!({"state": "free"}))).await;
     assert_eq!(st, 200, "{body}");
     assert_eq!(body["state"], "free", "{body}");
     assert!(chrono_eq(body["since"].as_str().unwrap(), &poked_since), "answered {body}, stored since {poked_since}");
@@ -513,10 +515,7 @@ async fn three_replicas_share_fail_over_fence_and_roll() {
         (metric(&fresh, &lot.replicas[paused], "smartpark_leases_lost_total", "").await >= 1.0).then_some(())
     })
     .await;
-    assert!(
-        lot.replicas[paused].log().contains("lease lost"),
-        "the woken replica says it lost the lease"
-    );
+    assert!(lot.replicas[paused].log().contains("lease lost"), "the woken replica says it lost the lease");
 
     // A rolling restart of all three under a steady stream of changes by hand (the cameras'
     // changes go on too): no stay lost, split or duplicated, and every dashboard back within
@@ -540,7 +539,11 @@ async fn three_replicas_share_fail_over_fence_and_roll() {
                     match http.put(format!("{base}/api/slots/{id}")).json(&json!({"state": state})).send().await {
                         Ok(res) if res.status() == 200 => {
                             let v: Value = res.json().await.unwrap();
-                            acknowledged.lock().unwrap().push((id, state.to_string(), v["since"].as_str().unwrap().into()));
+                            acknowledged.lock().unwrap().push((
+                                id,
+                                state.to_string(),
+                                v["since"].as_str().unwrap().into(),
+                            ));
                             break;
                         }
                         Ok(res) => {
@@ -572,7 +575,10 @@ async fn three_replicas_share_fail_over_fence_and_roll() {
     assert!(acknowledged.len() > 100, "only {} changes made during the restart", acknowledged.len());
     let refused = refused.lock().unwrap().clone();
     println!("{} manual changes acknowledged during the rolling restart; refused: {refused:?}", acknowledged.len());
-    assert!(refused.iter().all(|r| r.starts_with("503")), "a manual change refused other than 'try again': {refused:?}");
+    assert!(
+        refused.iter().all(|r| r.starts_with("503")),
+        "a manual change refused other than 'try again': {refused:?}"
+    );
 
     // Every acknowledged answer is the stored truth of its moment: an event took the space to
     // that state at that time (the change itself, or the earlier one an "unchanged" answer names).
@@ -593,7 +599,10 @@ async fn three_replicas_share_fail_over_fence_and_roll() {
             events.into_iter().map(|e| (e.slot_id, e.to_state, e.at)).collect();
         for (id, state, since) in &acknowledged {
             let since = DateTime::parse_from_rfc3339(since).unwrap().to_utc();
-            assert!(stored.contains(&(*id, state.clone(), since)), "acknowledged {id} → {state} at {since} is not stored");
+            assert!(
+                stored.contains(&(*id, state.clone(), since)),
+                "acknowledged {id} → {state} at {since} is not stored"
+            );
         }
     }
     let stays = stays_are_whole(&db).await;
@@ -629,7 +638,6 @@ async fn lease_of(db: &Db, camera: &str) -> (Option<String>, i64) {
         .unwrap();
     rows.into_iter().next().map(|l| (l.holder, l.epoch)).unwrap_or((None, 0))
 }
-
 
 /// The database itself refuses a write under a lease that has passed on: a detector's change
 /// and an evidence capture made with the old epoch are not stored.

@@ -456,10 +456,11 @@ async fn a_camera_gone_dark_leaves_its_spaces_unknown_and_its_stays_open() {
         .await
         .unwrap();
         // A space the analyses had not judged yet was unknown already and is left alone.
-        let known: Row = diesel::sql_query("SELECT count(DISTINCT slot_id) AS n FROM slot_events WHERE to_state <> 'unknown'")
-            .get_result(&mut conn)
-            .await
-            .unwrap();
+        let known: Row =
+            diesel::sql_query("SELECT count(DISTINCT slot_id) AS n FROM slot_events WHERE to_state <> 'unknown'")
+                .get_result(&mut conn)
+                .await
+                .unwrap();
         assert!(known.n >= 39, "{} spaces known before the camera went dark", known.n);
         assert_eq!(row.n, known.n, "one stored change per known space, with its reason");
     }

@@ -57,12 +57,8 @@ impl Camera {
     fn new(state: &AppState, row: CameraRow, slots: i64) -> Result<Camera, ApiError> {
         let source: CameraSource = serde_json::from_value(row.source)
             .map_err(|e| ApiError::Internal(format!("camera {}: stored source unreadable: {e}", row.id)))?;
-        let live = state
-            .cameras
-            .status(&row.id)
-            .or_else(|| state.cluster.status(&row.id))
-            .map(|s| s.live)
-            .unwrap_or_default();
+        let live =
+            state.cameras.status(&row.id).or_else(|| state.cluster.status(&row.id)).map(|s| s.live).unwrap_or_default();
         Ok(Camera {
             owner: state.cluster.owner(&row.id),
             name: row.name,

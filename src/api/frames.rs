@@ -141,9 +141,11 @@ async fn hand_over(
         return Err(format!("the owner answered {status}"));
     }
     let body = answer.bytes().await.map_err(|e| e.to_string())?;
-    Ok(HttpResponse::build(actix_web::http::StatusCode::from_u16(status).unwrap_or(actix_web::http::StatusCode::BAD_GATEWAY))
-        .content_type("application/json")
-        .body(body))
+    Ok(HttpResponse::build(
+        actix_web::http::StatusCode::from_u16(status).unwrap_or(actix_web::http::StatusCode::BAD_GATEWAY),
+    )
+    .content_type("application/json")
+    .body(body))
 }
 
 enum Refused {
@@ -153,20 +155,22 @@ enum Refused {
 
 /// Makes the JPEG the newest frame of a camera this replica runs.
 fn take(state: &AppState, camera: &str, data: Bytes) -> Result<HttpResponse, Refused> {
-    let info = jpeg::inspect(&data).map_err(|e| {
-        if e.is_not_jpeg() {
-            ApiError::UnsupportedMediaType(format!("the body is not a JPEG: {e}"))
-        } else {
-            ApiError::bad("invalid_jpeg", format!("the JPEG is damaged: {e}"))
-        }
-    })
-    .map_err(Refused::Api)?;
+    let info = jpeg::inspect(&data)
+        .map_err(|e| {
+            if e.is_not_jpeg() {
+                ApiError::UnsupportedMediaType(format!("the body is not a JPEG: {e}"))
+            } else {
+                ApiError::bad("invalid_jpeg", format!("the JPEG is damaged: {e}"))
+            }
+        })
+        .map_err(Refused::Api)?;
     let size_bytes = data.len();
-    let frame = state.cameras.take(camera, |feed| feed.publish(data, info, Origin::Pushed)).map_err(|why| match why {
-        NotTaken::Stopping => Refused::Api(ApiError::Stopping),
-        NotTaken::NoSuchCamera => Refused::Api(ApiError::NotFound(format!("no camera with id {camera:?}"))),
-        NotTaken::NotOwned => Refused::NotOwned,
-    })?;
+    let frame =
+        state.cameras.take(camera, |feed| feed.publish(data, info, Origin::Pushed)).map_err(|why| match why {
+            NotTaken::Stopping => Refused::Api(ApiError::Stopping),
+            NotTaken::NoSuchCamera => Refused::Api(ApiError::NotFound(format!("no camera with id {camera:?}"))),
+            NotTaken::NotOwned => Refused::NotOwned,
+        })?;
     Ok(HttpResponse::Accepted().json(FrameAccepted {
         camera_id: camera.to_string(),
         seq: frame.seq,

@@ -5,7 +5,8 @@ use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
 use utoipa::{Modify, OpenApi};
 
 use super::{
-    audit, auth, cameras, captures, cluster, error, frames, health, overlay, sessions, slots, stats, streams, tokens, users,
+    audit, auth, cameras, captures, cluster, error, frames, health, overlay, sessions, slots, stats, streams, tokens,
+    users,
 };
 use crate::auth::Access;
 

@@ -19,7 +19,8 @@ use crate::parking::state::SlotState;
         (status = 200, content_type = "image/jpeg", body = Vec<u8>,
          description = "the newest analysed frame (before any analysis, the newest frame) with its vehicle boxes in yellow; spaces green (free), red (occupied) or grey (unknown)"),
         (status = 404, body = ErrorBody, description = "no such camera, or no frame from it yet"),
-        (status = 500, body = ErrorBody, description = "the newest frame cannot be decoded")
+        (status = 500, body = ErrorBody, description = "the newest frame cannot be decoded"),
+        (status = 503, body = ErrorBody, description = "the camera is changing owner; try again")
     )
 )]
 pub async fn overlay(

@@ -9,7 +9,8 @@ use actix_web::http::Method;
 use actix_web::{web, Route};
 
 use super::{
-    audit, auth, cameras, captures, cluster, frames, health, openapi, overlay, sessions, slots, stats, streams, tokens, users,
+    audit, auth, cameras, captures, cluster, frames, health, openapi, overlay, sessions, slots, stats, streams, tokens,
+    users,
 };
 use crate::auth::{Access, Role};
 use crate::live::ws;

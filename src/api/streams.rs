@@ -12,8 +12,8 @@ use futures_util::stream;
 use super::error::{ApiError, ErrorBody};
 use super::AppState;
 use crate::camera::feed::{CameraFeed, Frame};
-use crate::cluster::relay;
 use crate::camera::id::CameraId;
+use crate::cluster::relay;
 
 /// The boundary ESP32-CAM boards use, so clients written for the boards read this stream too.
 pub const BOUNDARY: &str = "123456789000000000000987654321";
@@ -86,7 +86,11 @@ impl Drop for Viewer {
         (status = 503, body = ErrorBody, description = "the camera is changing owner; try again")
     )
 )]
-pub async fn stream(state: web::Data<AppState>, id: web::Path<CameraId>, req: HttpRequest) -> Result<HttpResponse, ApiError> {
+pub async fn stream(
+    state: web::Data<AppState>,
+    id: web::Path<CameraId>,
+    req: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
     let feed = match local_feed(&state, &id, &req).await? {
         Local::Here(feed) => feed,
         Local::Relayed(answer) => return Ok(answer),
@@ -119,10 +123,15 @@ pub async fn stream(state: web::Data<AppState>, id: web::Path<CameraId>, req: Ht
     params(("id" = CameraId, Path, description = "camera id")),
     responses(
         (status = 200, content_type = "image/jpeg", body = Vec<u8>, description = "the newest frame"),
-        (status = 404, body = ErrorBody, description = "no such camera, or no frame from it yet")
+        (status = 404, body = ErrorBody, description = "no such camera, or no frame from it yet"),
+        (status = 503, body = ErrorBody, description = "the camera is changing owner; try again")
     )
 )]
-pub async fn snapshot(state: web::Data<AppState>, id: web::Path<CameraId>, req: HttpRequest) -> Result<HttpResponse, ApiError> {
+pub async fn snapshot(
+    state: web::Data<AppState>,
+    id: web::Path<CameraId>,
+    req: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
     let feed = match local_feed(&state, &id, &req).await? {
         Local::Here(feed) => feed,
         Local::Relayed(answer) => return Ok(answer),

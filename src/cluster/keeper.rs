@@ -116,9 +116,8 @@ impl Keeper {
         let renewing: Vec<(String, i64, Option<serde_json::Value>)> = held
             .iter()
             .map(|(name, epoch)| {
-                let status = camera_of(name)
-                    .and_then(|id| self.cameras.status(id))
-                    .and_then(|s| serde_json::to_value(s).ok());
+                let status =
+                    camera_of(name).and_then(|id| self.cameras.status(id)).and_then(|s| serde_json::to_value(s).ok());
                 (name.clone(), *epoch, status)
             })
             .collect();
@@ -190,8 +189,13 @@ impl Keeper {
         let c = &self.cluster;
         let ttl = c.ttl.as_secs_f64();
         let share = if leaving { 0 } else { share(all.len(), replicas, &c.node) };
-        let mut mine: Vec<String> =
-            c.held().keys().filter_map(|n| camera_of(n)).filter(|id| all.iter().any(|a| a == id)).map(String::from).collect();
+        let mut mine: Vec<String> = c
+            .held()
+            .keys()
+            .filter_map(|n| camera_of(n))
+            .filter(|id| all.iter().any(|a| a == id))
+            .map(String::from)
+            .collect();
         if mine.len() > share {
             mine.sort_by_key(|id| preference(&c.node, id));
             let surplus: Vec<String> = mine[..mine.len() - share].to_vec();
@@ -211,8 +215,7 @@ impl Keeper {
             return Ok(());
         }
         let rows = leases::leases(conn).await?;
-        let taken: HashSet<&str> =
-            rows.iter().filter(|r| r.live).filter_map(|r| camera_of(&r.name)).collect();
+        let taken: HashSet<&str> = rows.iter().filter(|r| r.live).filter_map(|r| camera_of(&r.name)).collect();
         let mut free: Vec<&String> = all.iter().filter(|id| !taken.contains(id.as_str())).collect();
         free.sort_by_key(|id| std::cmp::Reverse(preference(&c.node, id)));
         let mut took = false;
@@ -268,7 +271,9 @@ impl Keeper {
             return Ok(false);
         }
         let mut conn = self.db.conn().await?;
-        match leases::claim(&mut conn, &camera_lease(camera), &self.cluster.node, self.cluster.ttl.as_secs_f64()).await? {
+        match leases::claim(&mut conn, &camera_lease(camera), &self.cluster.node, self.cluster.ttl.as_secs_f64())
+            .await?
+        {
             Some(epoch) => {
                 self.cluster.hold(camera_lease(camera), epoch);
                 self.cameras.own(camera);
@@ -329,7 +334,9 @@ impl Keeper {
             leases::leases(&mut conn).await?
         };
         for row in rows.into_iter().filter(|r| r.live && r.holder.as_deref() != Some(self.cluster.node.as_str())) {
-            let Some(status) = row.status.and_then(|s| serde_json::from_value::<CameraStatus>(s).ok()) else { continue };
+            let Some(status) = row.status.and_then(|s| serde_json::from_value::<CameraStatus>(s).ok()) else {
+                continue;
+            };
             self.cluster.set_status(status.clone());
             self.changes.camera_reported(status);
         }
@@ -345,10 +352,8 @@ impl Keeper {
             let mut conn = self.db.conn().await?;
             leases::lease(&mut conn, &camera_lease(id)).await?
         };
-        if let Some(status) = row
-            .filter(|r| r.live)
-            .and_then(|r| r.status)
-            .and_then(|s| serde_json::from_value::<CameraStatus>(s).ok())
+        if let Some(status) =
+            row.filter(|r| r.live).and_then(|r| r.status).and_then(|s| serde_json::from_value::<CameraStatus>(s).ok())
         {
             self.cluster.set_status(status.clone());
             self.changes.camera_reported(status);
@@ -380,7 +385,6 @@ fn register(registry: &Cameras, row: &crate::storage::models::CameraRow) {
         Err(e) => tracing::error!(camera = %id, error = %e, "stored camera source is unreadable; not run"),
     }
 }
-
 
 #[cfg(test)]
 mod tests {

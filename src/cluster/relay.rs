@@ -44,7 +44,12 @@ pub struct Unreachable {
 }
 
 /// Sends `req` (with `body`) to the same path on `owner_url` and streams the answer back.
-pub async fn relay(req: &HttpRequest, body: Option<Bytes>, owner_url: &str, node: &str) -> Result<HttpResponse, Unreachable> {
+pub async fn relay(
+    req: &HttpRequest,
+    body: Option<Bytes>,
+    owner_url: &str,
+    node: &str,
+) -> Result<HttpResponse, Unreachable> {
     let path = req.uri().path_and_query().map(|p| p.as_str()).unwrap_or("/");
     let url = format!("{}{path}", owner_url.trim_end_matches('/'));
     let method = reqwest::Method::from_bytes(req.method().as_str().as_bytes()).unwrap_or(reqwest::Method::GET);

@@ -10,11 +10,11 @@ use chrono::{DateTime, Utc};
 
 use super::board::SlotBoard;
 use super::geometry::Polygon;
+use super::lot::view_from_row;
 use super::state::{to_db_precision, SlotState, SlotView, Source};
 use crate::live::feed::ChangeFeed;
 use crate::metrics::Metrics;
 use crate::storage::db::{Db, DbError};
-use super::lot::view_from_row;
 use crate::storage::leases::Fence;
 use crate::storage::slots::{self, Change, Recorded};
 
@@ -401,7 +401,9 @@ impl Handler<Observe> for SlotActor {
         // changes to one space are applied strictly one after another.
         AtomicResponse::new(Box::pin(self.store(vec![msg], true).map(move |out, act, ctx| {
             match out.error {
-                None => Ok(Observed { changed: !out.views_empty(), view: out.last.unwrap_or_else(|| act.view.clone()) }),
+                None => {
+                    Ok(Observed { changed: !out.views_empty(), view: out.last.unwrap_or_else(|| act.view.clone()) })
+                }
                 Some(e) if e.is_outage() && out.left.iter().all(|o| o.source.may_wait()) => {
                     act.hold(out.left, ctx);
                     Ok(Observed { view: act.view.clone(), changed: false })

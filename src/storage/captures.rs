@@ -23,7 +23,11 @@ pub struct CaptureFilter {
 
 /// Records a stored image kept because this replica owns its camera (the evidence of a
 /// change), only while `fence` holds; None when the lease has passed to another replica.
-pub async fn insert_fenced(conn: &mut Conn, new: &NewCapture<'_>, fence: &Fence) -> Result<Option<CaptureRow>, DbError> {
+pub async fn insert_fenced(
+    conn: &mut Conn,
+    new: &NewCapture<'_>,
+    fence: &Fence,
+) -> Result<Option<CaptureRow>, DbError> {
     use diesel_async::AsyncConnection;
     let out = conn
         .transaction::<_, diesel::result::Error, _>(async |conn| {

@@ -103,7 +103,8 @@ pub fn run_migrations(url: &str) -> Result<Vec<String>, DbError> {
     diesel::RunQueryDsl::execute(lock, &mut conn).map_err(|e| fail(&e))?;
     let applied = conn.run_pending_migrations(MIGRATIONS).map(|v| v.iter().map(|v| v.to_string()).collect());
     // The lock also ends with the connection; unlocking says so sooner.
-    let unlock = diesel::sql_query("SELECT pg_advisory_unlock($1)").bind::<diesel::sql_types::BigInt, _>(MIGRATION_LOCK);
+    let unlock =
+        diesel::sql_query("SELECT pg_advisory_unlock($1)").bind::<diesel::sql_types::BigInt, _>(MIGRATION_LOCK);
     let _ = diesel::RunQueryDsl::execute(unlock, &mut conn);
     applied.map_err(|e| fail(&e))
 }

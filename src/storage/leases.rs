@@ -141,7 +141,8 @@ pub async fn ask_to_leave(conn: &mut Conn, node: &str) -> Result<bool, DbError> 
 }
 
 /// A lease row as `LeaseRow` reads it, with whether it is live now.
-const LEASE_ROW: &str = "SELECT name, holder, epoch, (holder IS NOT NULL AND expires_at > now()) AS live, status FROM leases";
+const LEASE_ROW: &str =
+    "SELECT name, holder, epoch, (holder IS NOT NULL AND expires_at > now()) AS live, status FROM leases";
 
 pub async fn leases(conn: &mut Conn) -> Result<Vec<LeaseRow>, DbError> {
     Ok(diesel::sql_query(format!("{LEASE_ROW} ORDER BY name")).load(conn).await?)
@@ -244,7 +245,10 @@ pub async fn set_status(conn: &mut Conn, fence: &Fence, status: serde_json::Valu
 
 /// Inside a write's transaction: whether the fence still holds. The row is locked for share, so
 /// no takeover can commit between this check and the write's commit.
-pub async fn fence_holds(conn: &mut diesel_async::AsyncPgConnection, fence: &Fence) -> Result<bool, diesel::result::Error> {
+pub async fn fence_holds(
+    conn: &mut diesel_async::AsyncPgConnection,
+    fence: &Fence,
+) -> Result<bool, diesel::result::Error> {
     let rows: Vec<Epoch> = diesel::sql_query(
         "SELECT epoch FROM leases WHERE name = $1 AND holder = $2 AND epoch = $3 AND expires_at > now() FOR SHARE",
     )

@@ -6,8 +6,8 @@ use diesel_async::{AsyncConnection, RunQueryDsl};
 
 use super::db::{Conn, DbError};
 use super::leases::{self, Fence};
-use super::notify;
 use super::models::{NewSession, NewSlot, NewSlotEvent, SessionRow, SlotRow};
+use super::notify;
 use super::schema::{parking_sessions, slot_events, slots};
 use crate::parking::state::{SlotState, Source};
 
@@ -74,8 +74,18 @@ pub async fn update_geometry(
                 .get_result(conn)
                 .await?
         }
-        (Some(l), None) => q.set((slots::label.eq(l), slots::version.eq(slots::version + 1))).returning(SlotRow::as_returning()).get_result(conn).await?,
-        (None, Some(p)) => q.set((slots::polygon.eq(p), slots::version.eq(slots::version + 1))).returning(SlotRow::as_returning()).get_result(conn).await?,
+        (Some(l), None) => {
+            q.set((slots::label.eq(l), slots::version.eq(slots::version + 1)))
+                .returning(SlotRow::as_returning())
+                .get_result(conn)
+                .await?
+        }
+        (None, Some(p)) => {
+            q.set((slots::polygon.eq(p), slots::version.eq(slots::version + 1)))
+                .returning(SlotRow::as_returning())
+                .get_result(conn)
+                .await?
+        }
         (None, None) => slots::table.find(id).select(SlotRow::as_select()).first(conn).await?,
     };
     Ok(row)
@@ -146,20 +156,19 @@ pub async fn record_change(conn: &mut Conn, change: Change) -> Result<Recorded, 
                     return Err(Refusal::Fenced);
                 }
             }
-            let version: Option<i64> = diesel::update(
-                slots::table.find(change.slot_id).filter(slots::version.eq(change.version)),
-            )
-            .set((
-                slots::state.eq(change.to.as_str()),
-                slots::since.eq(change.at),
-                slots::source.eq(change.source.as_str()),
-                slots::actor.eq(change.actor.as_deref()),
-                slots::version.eq(slots::version + 1),
-            ))
-            .returning(slots::version)
-            .get_result(conn)
-            .await
-            .optional()?;
+            let version: Option<i64> =
+                diesel::update(slots::table.find(change.slot_id).filter(slots::version.eq(change.version)))
+                    .set((
+                        slots::state.eq(change.to.as_str()),
+                        slots::since.eq(change.at),
+                        slots::source.eq(change.source.as_str()),
+                        slots::actor.eq(change.actor.as_deref()),
+                        slots::version.eq(slots::version + 1),
+                    ))
+                    .returning(slots::version)
+                    .get_result(conn)
+                    .await
+                    .optional()?;
             let Some(version) = version else { return Err(Refusal::Moved) };
             diesel::insert_into(slot_events::table)
                 .values(NewSlotEvent {
