@@ -49,14 +49,21 @@ pub async fn local_feed(state: &AppState, id: &CameraId, req: &HttpRequest) -> R
     if !state.cameras.knows(id) {
         return Err(ApiError::NotFound(format!("no camera with id {:?}", id.as_str())));
     }
+    let moving = || ApiError::Unavailable(format!("camera {:?} is changing owner; try again", id.as_str()));
     match state.cluster.owner_elsewhere(id) {
         Some((node, url)) if !relay::was_relayed(req) => {
             relay::relay(req, None, &url, &state.cluster.node).await.map(Local::Relayed).map_err(|e| {
                 tracing::warn!(camera = id.as_str(), owner = node, error = %e, "relay to the camera's owner failed");
-                ApiError::Unavailable(format!("camera {:?} is changing owner; try again", id.as_str()))
+                moving()
             })
         }
-        _ => Err(ApiError::Unavailable(format!("camera {:?} is changing owner; try again", id.as_str()))),
+        Some(_) => Err(moving()),
+        // Nobody owns it (just created, or its owner just died): this replica takes it if it
+        // is free, as a pushed frame would.
+        None => match state.keeper.claim_now(id).await? {
+            true => state.cameras.feed(id).map(Local::Here).ok_or_else(moving),
+            false => Err(moving()),
+        },
     }
 }
 
