@@ -154,9 +154,6 @@ impl Keeper {
         let mut roster = Roster { replicas: replicas.clone(), ..Roster::default() };
         for row in lease_rows.iter().filter(|r| r.live) {
             let Some(holder) = &row.holder else { continue };
-            if row.name == JOBS_LEASE {
-                roster.jobs = Some(holder.clone());
-            }
             let Some(id) = camera_of(&row.name) else { continue };
             roster.owners.insert(id.to_string(), holder.clone());
             if holder != &c.node {

@@ -73,7 +73,6 @@ pub struct Roster {
     pub owners: HashMap<String, String>,
     /// Camera id → its owner's view of it.
     pub statuses: HashMap<String, CameraStatus>,
-    pub jobs: Option<String>,
 }
 
 pub struct Cluster {
@@ -148,10 +147,6 @@ impl Cluster {
 
     pub fn drop_lease(&self, lease: &str) -> bool {
         self.held.write().remove(lease).is_some()
-    }
-
-    pub fn roster(&self) -> Roster {
-        self.roster.read().clone()
     }
 
     pub(crate) fn set_roster(&self, roster: Roster) {
